@@ -1,0 +1,59 @@
+// Package testutil starts real brokers for tests and offers polling helpers
+// in place of sleeps.
+package testutil
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/server"
+)
+
+// Start runs a broker with the default configuration, a single TCP listener
+// on 127.0.0.1:0, after mutate (may be nil) has adjusted the configuration.
+// It returns the listener address ("127.0.0.1:PORT") and the server; the
+// broker is shut down when the test ends. Set MOAT_TEST_LOG=1 to see logs.
+func Start(t testing.TB, mutate func(*config.Config)) (string, *server.Server) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Listeners = []config.Listener{{Name: "test", Address: "127.0.0.1:0", Transport: "tcp"}}
+	if mutate != nil {
+		mutate(cfg)
+	}
+	var w io.Writer = io.Discard
+	if os.Getenv("MOAT_TEST_LOG") != "" {
+		w = os.Stderr
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatalf("server.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return srv.Addrs()[0].String(), srv
+}
+
+// Eventually polls cond every 5 ms until it is true or timeout passes, then
+// fails the test with msg.
+func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: %s", timeout, msg)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
