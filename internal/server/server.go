@@ -5,30 +5,117 @@ package server
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 
+	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/listener"
+	"github.com/moatmq/moat/internal/topic"
 )
 
 // Server is a configured broker with its listeners.
 type Server struct {
-	cfg *config.Config
-	log *slog.Logger
+	cfg       *config.Config
+	log       *slog.Logger
+	broker    *broker.Broker
+	listeners []*listener.TCP
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
-	return &Server{cfg: cfg, log: log}, errors.New("not implemented")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	b := broker.New(broker.Options{Limits: Limits(cfg), Log: log})
+	s := &Server{cfg: cfg, log: log, broker: b}
+	for _, lc := range cfg.Listeners {
+		s.listeners = append(s.listeners, &listener.TCP{
+			Name:    lc.Name,
+			Address: lc.Address,
+			Log:     log,
+			Handle: func(nc net.Conn, name string, remote netip.AddrPort) {
+				b.Serve(nc, broker.ConnInfo{Listener: name, Remote: remote})
+			},
+		})
+	}
+	return s, nil
 }
 
-// Start binds every listener and starts accepting.
-func (s *Server) Start() error { return errors.New("not implemented") }
+// Limits converts the configuration into the broker's limits.
+func Limits(cfg *config.Config) broker.Limits {
+	m := cfg.MQTT
+	return broker.Limits{
+		MaxPacketSize:           m.MaxPacketSize.Int(),
+		ReceiveMaximum:          m.ReceiveMaximum,
+		MaxInflight:             m.MaxInflight,
+		TopicAliasMaximum:       m.TopicAliasMaximum,
+		MaxQoS:                  byte(*m.MaxQoS),
+		RetainAvailable:         *m.RetainAvailable,
+		WildcardSubscriptions:   *m.WildcardSubscriptions,
+		SubscriptionIdentifiers: *m.SubscriptionIdentifiers,
+		SharedSubscriptions:     *m.SharedSubscriptions,
+		MaxKeepAlive:            m.MaxKeepAlive.D(),
+		MaxSessionExpiry:        m.MaxSessionExpiry.D(),
+		ConnectTimeout:          m.ConnectTimeout.D(),
+		WriteTimeout:            m.WriteTimeout.D(),
+		MaxClientIDLength:       m.MaxClientIDLength,
+		Topic:                   topic.Limits{MaxLength: m.MaxTopicLength, MaxLevels: m.MaxTopicLevels},
+		MaxQueuedMessages:       m.MaxQueuedMessages,
+		MaxQueuedBytes:          m.MaxQueuedBytes.Int(),
+		MaxSubscriptions:        m.MaxSubscriptionsPerClient,
+		MaxRetained:             m.MaxRetainedMessages,
+		AllowMQTT31:             *m.AllowMQTT31,
+		AllowEmptyClientID:      *m.AllowEmptyClientID,
+	}
+}
+
+// Broker returns the running broker.
+func (s *Server) Broker() *broker.Broker { return s.broker }
+
+// Start binds every listener and starts accepting. On a bind failure the
+// listeners already bound are closed.
+func (s *Server) Start() error {
+	for i, l := range s.listeners {
+		if err := l.Listen(); err != nil {
+			for _, prev := range s.listeners[:i] {
+				prev.Close()
+			}
+			return fmt.Errorf("listener %s: %w", l.Name, err)
+		}
+	}
+	for i, l := range s.listeners {
+		lc := s.cfg.Listeners[i]
+		if !lc.IsLoopback() {
+			s.log.Warn("plain-text MQTT without authentication on a non-loopback address (allow_insecure is set)",
+				"listener", l.Name, "address", l.Addr().String())
+		}
+		s.log.Info("listening", "listener", l.Name, "address", l.Addr().String(), "transport", lc.Transport)
+		go l.Serve()
+	}
+	return nil
+}
 
 // Addrs reports the bound address of each listener, in config order.
-func (s *Server) Addrs() []net.Addr { return nil }
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
 
 // Shutdown stops accepting, sends MQTT 5 clients DISCONNECT 0x8B, flushes
 // queues and closes every connection, waiting at most until ctx is done.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+func (s *Server) Shutdown(ctx context.Context) error {
+	for _, l := range s.listeners {
+		l.Close()
+	}
+	err := s.broker.Shutdown(ctx)
+	for _, l := range s.listeners {
+		l.Wait()
+	}
+	return err
+}

@@ -1,0 +1,43 @@
+// Command moat is the Moat MQTT broker and its tools. It is the only place
+// in the code base that exits the process.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `moat: a security-first MQTT broker
+
+Usage:
+  moat serve [--config FILE] [--listen ADDR]... [--log-level LEVEL] [--log-format text|json]
+  moat version
+
+Run 'moat COMMAND --help' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:])
+	case "version", "--version":
+		fmt.Println("moat", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "moat: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/server"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func serve(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "configuration file (YAML); defaults apply without one")
+	var listen stringList
+	fs.Var(&listen, "listen", "TCP listener address host:port (repeatable; replaces the file's listeners)")
+	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "", "log format: text or json")
+	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := loadConfig(*cfgPath, listen, *logLevel, *logFormat)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
+		return 1
+	}
+	if *checkOnly {
+		fmt.Println("configuration OK")
+		return 0
+	}
+	log, err := newLogger(os.Stderr, cfg.Log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
+		return 1
+	}
+	srv, err := server.New(cfg, log)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
+		return 1
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("start failed", "error", err)
+		return 1
+	}
+	log.Info("moat started", "version", version)
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	got := <-sig
+	log.Info("shutting down", "signal", got.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Error("shutdown", "error", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// loadConfig reads the file (or the defaults) and applies flag overrides,
+// then validates the result.
+func loadConfig(path string, listen []string, level, format string) (*config.Config, error) {
+	cfg := config.Default()
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return nil, err
+		}
+	}
+	if len(listen) > 0 {
+		cfg.Listeners = nil
+		for _, a := range listen {
+			cfg.Listeners = append(cfg.Listeners, config.Listener{Address: a, Transport: "tcp"})
+		}
+	}
+	if level != "" {
+		cfg.Log.Level = level
+	}
+	if format != "" {
+		cfg.Log.Format = format
+	}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func newLogger(w io.Writer, lc config.Log) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(lc.Level)); err != nil {
+		return nil, fmt.Errorf("log.level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if lc.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}

@@ -1,0 +1,280 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/moatmq/moat/internal/acl"
+	"github.com/moatmq/moat/internal/audit"
+	"github.com/moatmq/moat/internal/metrics"
+	"github.com/moatmq/moat/internal/packet"
+	"github.com/moatmq/moat/internal/session"
+)
+
+// ConnInfo describes an accepted network connection.
+type ConnInfo struct {
+	Listener string         // listener name
+	Remote   netip.AddrPort // client address (after PROXY protocol, when used)
+}
+
+// outKind is what an outbound queue item holds.
+type outKind uint8
+
+const (
+	outPublish outKind = iota // a Delivery, encoded by the writer
+	outAck                    // PUBACK, PUBREC, PUBREL or PUBCOMP
+	outPacket                 // any other packet, already built
+)
+
+// outItem is one entry of a connection's outbound queue.
+type outItem struct {
+	kind outKind
+	d    session.Delivery
+	typ  packet.Type
+	id   uint16
+	code packet.ReasonCode
+	pkt  packet.Packet
+	// last makes the writer close the connection after writing this item.
+	last bool
+}
+
+// conn is one client network connection. The reader goroutine owns every
+// field not marked otherwise; the writer owns wbuf and the outbound topic
+// aliases.
+type conn struct {
+	b    *Broker
+	nc   net.Conn
+	info ConnInfo
+	r    *packet.Reader
+
+	// Set during CONNECT, read-only afterwards.
+	version      packet.Version
+	clientID     string
+	subject      *acl.Subject
+	keepAlive    time.Duration // enforced at 1.5x
+	maxOut       int           // client's Maximum Packet Size; 0 none
+	aliasOutMax  uint16        // client's Topic Alias Maximum
+	authMethod   string
+	authData     []byte // last server data of the CONNECT exchange, for CONNACK
+	recvMax      uint16 // client's Receive Maximum
+	sess         *Session
+	will         *will
+	aliasIn      map[uint16]string
+	reauth       *reauthState
+	normalClose  bool // DISCONNECT received
+	sendWillAnew bool // DISCONNECT 0x04
+
+	// Outbound queue, guarded by outMu.
+	outMu     sync.Mutex
+	out       []outItem
+	outQoS0   int
+	outClosed bool
+	signal    chan struct{} // capacity 1: the queue is not empty
+
+	// Writer state.
+	wbuf     []byte
+	aliasOut map[string]uint16
+
+	closeOnce  sync.Once
+	closed     atomic.Bool
+	writerDone chan struct{}
+	done       chan struct{} // closed when the reader has finished cleanup
+}
+
+// Serve runs the MQTT protocol on an accepted connection until it ends. The
+// listener calls it on its own goroutine; admission checks on accept have
+// already passed.
+func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
+	c := &conn{
+		b:          b,
+		nc:         nc,
+		info:       info,
+		signal:     make(chan struct{}, 1),
+		writerDone: make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	b.mu.Lock()
+	if b.closing {
+		b.mu.Unlock()
+		nc.Close()
+		return
+	}
+	b.conns[c] = struct{}{}
+	b.connWG.Add(1)
+	b.mu.Unlock()
+	b.metrics.ConnectionsCurrent.Add(1)
+	b.metrics.ConnectionsTotal.Add(1)
+	defer func() {
+		b.metrics.ConnectionsCurrent.Add(-1)
+		b.mu.Lock()
+		delete(b.conns, c)
+		b.mu.Unlock()
+		close(c.done)
+		b.connWG.Done()
+	}()
+	c.r = packet.NewReader(nc, 512)
+	c.r.SetMaxPacketSize(b.lim.MaxPacketSize)
+	if !c.connect() {
+		c.closeNow()
+		return
+	}
+	go c.writeLoop()
+	err := c.readLoop()
+	c.finish(err)
+}
+
+// readLoop reads and handles packets until the connection ends.
+func (c *conn) readLoop() error {
+	for {
+		if c.keepAlive > 0 {
+			// [MQTT-3.1.2-22] one and a half times the keep alive.
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		}
+		pk, err := c.r.ReadPacket(c.version)
+		if err != nil {
+			return err
+		}
+		if err := c.handle(pk); err != nil {
+			return err
+		}
+		if c.closed.Load() {
+			return errClosed
+		}
+	}
+}
+
+// errClosed ends the read loop after the connection was closed on purpose.
+var errClosed = errors.New("connection closed")
+
+// protoErr ends a connection with a reason code sent in DISCONNECT (MQTT 5).
+type protoErr struct {
+	code packet.ReasonCode
+	msg  string
+}
+
+func (e *protoErr) Error() string { return e.code.String() + ": " + e.msg }
+
+func fail(code packet.ReasonCode, msg string) error { return &protoErr{code: code, msg: msg} }
+
+// finish runs once the read loop ended: it tells the client why when MQTT 5
+// allows it, stops the writer, and detaches the session.
+func (c *conn) finish(err error) {
+	var code packet.ReasonCode
+	var pe *protoErr
+	var ce *packet.Error
+	switch {
+	case errors.As(err, &pe):
+		code = pe.code
+	case errors.As(err, &ce):
+		code = ce.Code
+	case isTimeout(err) && !c.closed.Load():
+		code = packet.KeepAliveTimeout
+	}
+	if code != 0 {
+		c.b.metrics.Disconnects[code].Add(1)
+		c.b.log.Info("closing connection", "client_id", c.clientID, "remote", c.info.Remote,
+			"listener", c.info.Listener, "reason", code.String(), "error", err)
+		if pe != nil || ce != nil {
+			c.b.record(audit.Event{Kind: audit.ProtocolViolation, Listener: c.info.Listener,
+				Remote: c.info.Remote, ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: err.Error()})
+		}
+		if c.version == packet.V5 && !c.closed.Load() {
+			c.enqueue(outItem{kind: outPacket, pkt: &packet.Disconnect{ReasonCode: code}, last: true})
+		}
+	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && !c.closed.Load() {
+		c.b.log.Debug("connection ended", "client_id", c.clientID, "remote", c.info.Remote, "error", err)
+	}
+	c.stopWriter()
+	c.closeNow()
+	c.b.detach(c)
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (c *conn) identityName() string {
+	if c.subject == nil || c.subject.Identity == nil {
+		return ""
+	}
+	return c.subject.Identity.Name
+}
+
+// kick makes the server end the connection: MQTT 5 clients get DISCONNECT
+// with code first. Safe from any goroutine.
+func (c *conn) kick(code packet.ReasonCode, why string) {
+	c.b.metrics.Disconnects[code].Add(1)
+	c.b.log.Info("disconnecting client", "client_id", c.clientID, "remote", c.info.Remote, "reason", code.String(), "detail", why)
+	if c.version == packet.V5 {
+		c.enqueue(outItem{kind: outPacket, pkt: &packet.Disconnect{ReasonCode: code}, last: true})
+	} else {
+		c.enqueue(outItem{kind: outPacket, last: true})
+	}
+	// A client that does not read must not hold the kick up.
+	time.AfterFunc(c.b.lim.WriteTimeout, c.closeNow)
+}
+
+// closeNow closes the socket. Safe from any goroutine, idempotent.
+func (c *conn) closeNow() {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		c.nc.Close()
+	})
+}
+
+// stopWriter lets the writer flush what is queued (bounded by the write
+// timeout) and waits for it to exit.
+func (c *conn) stopWriter() {
+	c.outMu.Lock()
+	if !c.outClosed {
+		c.outClosed = true
+		select {
+		case c.signal <- struct{}{}:
+		default:
+		}
+	}
+	c.outMu.Unlock()
+	<-c.writerDone
+}
+
+// enqueue appends an item to the outbound queue and wakes the writer.
+// QoS 0 publishes are shed when the client does not keep up.
+func (c *conn) enqueue(it outItem) {
+	c.outMu.Lock()
+	if c.outClosed && it.kind != outPacket {
+		c.outMu.Unlock()
+		return
+	}
+	if it.kind == outPublish && it.d.QoS == 0 {
+		if c.outQoS0 >= c.b.lim.MaxQueuedMessages {
+			c.outMu.Unlock()
+			c.b.metrics.Drop(metrics.DropSlowConsumer)
+			return
+		}
+		c.outQoS0++
+	}
+	c.out = append(c.out, it)
+	c.outMu.Unlock()
+	select {
+	case c.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (c *conn) sendPublish(d session.Delivery) {
+	c.enqueue(outItem{kind: outPublish, d: d})
+}
+
+func (c *conn) sendAck(t packet.Type, id uint16, code packet.ReasonCode) {
+	c.enqueue(outItem{kind: outAck, typ: t, id: id, code: code})
+}
+
+func (c *conn) send(p packet.Packet) {
+	c.enqueue(outItem{kind: outPacket, pkt: p})
+}

@@ -1,0 +1,197 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/moatmq/moat/internal/metrics"
+	"github.com/moatmq/moat/internal/packet"
+)
+
+const (
+	flushThreshold = 32 << 10 // write once this much is buffered
+	keepBufferCap  = 64 << 10 // larger buffers are released when idle
+)
+
+// writeLoop encodes queued items and writes them in as few syscalls as the
+// queue allows: it drains the whole queue into one buffer and flushes when
+// the queue is empty (or the buffer is large).
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	var batch []outItem
+	for {
+		c.outMu.Lock()
+		for len(c.out) == 0 {
+			if c.outClosed {
+				c.outMu.Unlock()
+				return
+			}
+			c.outMu.Unlock()
+			<-c.signal
+			c.outMu.Lock()
+		}
+		batch, c.out = c.out, batch[:0]
+		c.outQoS0 = 0
+		c.outMu.Unlock()
+
+		last := false
+		for i := range batch {
+			c.encode(&batch[i])
+			last = last || batch[i].last
+			if len(c.wbuf) >= flushThreshold {
+				if !c.flush() {
+					c.abandon()
+					return
+				}
+			}
+		}
+		clear(batch) // release messages
+		if !c.flush() || last {
+			c.abandon()
+			return
+		}
+		if cap(c.wbuf) > keepBufferCap {
+			c.wbuf = nil
+		}
+		if cap(batch) > 1024 {
+			batch = nil
+		}
+	}
+}
+
+// abandon is the writer's exit on a write error or after the last item:
+// close the socket so the reader ends too, and mark the queue closed.
+func (c *conn) abandon() {
+	c.closeNow()
+	c.outMu.Lock()
+	c.outClosed = true
+	c.out = nil
+	c.outMu.Unlock()
+}
+
+func (c *conn) flush() bool {
+	if len(c.wbuf) == 0 {
+		return true
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.b.lim.WriteTimeout))
+	n, err := c.nc.Write(c.wbuf)
+	c.b.metrics.BytesOut.Add(uint64(n))
+	c.wbuf = c.wbuf[:0]
+	return err == nil
+}
+
+// encode appends one item to the write buffer.
+func (c *conn) encode(it *outItem) {
+	switch it.kind {
+	case outPublish:
+		c.encodePublish(it)
+	case outAck:
+		c.encodeAck(it)
+	case outPacket:
+		if it.pkt == nil {
+			return
+		}
+		buf, err := packet.Append(c.wbuf, it.pkt, c.version)
+		if err != nil {
+			c.b.log.Error("encoding packet", "client_id", c.clientID, "type", it.pkt.Type().String(), "error", err)
+			return
+		}
+		if c.maxOut > 0 && len(buf)-len(c.wbuf) > c.maxOut {
+			// Never exceed the client's maximum [MQTT-3.1.2-24]; properties
+			// are what can make a control packet too big.
+			if p, ok := it.pkt.(interface{ dropOptional() }); ok {
+				p.dropOptional()
+			}
+			return
+		}
+		c.wbuf = buf
+	}
+}
+
+func (c *conn) encodeAck(it *outItem) {
+	switch it.typ {
+	case packet.PUBACK:
+		c.wbuf = packet.AppendPuback(c.wbuf, it.id, it.code, nil, c.version)
+	case packet.PUBREC:
+		c.wbuf = packet.AppendPubrec(c.wbuf, it.id, it.code, nil, c.version)
+	case packet.PUBREL:
+		c.wbuf = packet.AppendPubrel(c.wbuf, it.id, it.code, nil, c.version)
+	case packet.PUBCOMP:
+		c.wbuf = packet.AppendPubcomp(c.wbuf, it.id, it.code, nil, c.version)
+	}
+}
+
+// encodePublish builds the PUBLISH for one delivery: the message's
+// forwardable properties with the expiry counted down [MQTT-3.3.2-6], the
+// subscription identifiers, an outbound topic alias when the client allows
+// them, and the packet's size checked against the client's maximum.
+func (c *conn) encodePublish(it *outItem) {
+	d := &it.d
+	m := d.Msg
+	if m.Expired(time.Now()) {
+		c.b.metrics.Drop(metrics.DropExpired)
+		c.releaseDropped(d.QoS, d.PacketID)
+		return
+	}
+	p := packet.Publish{
+		Dup:      d.Dup,
+		QoS:      d.QoS,
+		Retain:   d.Retain,
+		Topic:    m.Topic,
+		PacketID: d.PacketID,
+		Payload:  m.Payload,
+	}
+	if c.version == packet.V5 {
+		p.Properties = m.Properties
+		if !m.Expiry.IsZero() {
+			p.Properties.MessageExpiryInterval = m.RemainingExpiry(time.Now())
+			p.Properties.Set(packet.PropMessageExpiryInterval)
+		}
+		if len(d.SubIDs) > 0 {
+			p.Properties.SubscriptionIdentifiers = d.SubIDs
+			p.Properties.Set(packet.PropSubscriptionIdentifier)
+		}
+		c.applyOutAlias(&p)
+	}
+	start := len(c.wbuf)
+	c.wbuf = packet.AppendPublish(c.wbuf, &p, c.version)
+	if c.maxOut > 0 && len(c.wbuf)-start > c.maxOut {
+		// [MQTT-3.1.2-24] never send a packet over the client's maximum:
+		// the message is discarded as if it had been delivered.
+		c.wbuf = c.wbuf[:start]
+		c.b.metrics.Drop(metrics.DropTooLarge)
+		c.releaseDropped(d.QoS, d.PacketID)
+		return
+	}
+	c.b.metrics.MessagesOut[d.QoS].Add(1)
+}
+
+// applyOutAlias replaces the topic with an alias the client already knows,
+// or assigns a new one while aliases are left [MQTT-3.3.2-10].
+func (c *conn) applyOutAlias(p *packet.Publish) {
+	if c.aliasOutMax == 0 {
+		return
+	}
+	if a, ok := c.aliasOut[p.Topic]; ok {
+		p.Topic = ""
+		p.Properties.TopicAlias = a
+		p.Properties.Set(packet.PropTopicAlias)
+		return
+	}
+	if len(c.aliasOut) >= int(c.aliasOutMax) {
+		return
+	}
+	if c.aliasOut == nil {
+		c.aliasOut = make(map[string]uint16)
+	}
+	a := uint16(len(c.aliasOut) + 1)
+	c.aliasOut[p.Topic] = a
+	p.Properties.TopicAlias = a
+	p.Properties.Set(packet.PropTopicAlias)
+}
+
+// releaseDropped frees the inflight slot of a delivery that was not sent.
+func (c *conn) releaseDropped(qos byte, id uint16) {
+	if qos > 0 && c.sess != nil {
+		c.sess.dropInflight(id)
+	}
+}

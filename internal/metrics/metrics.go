@@ -1,0 +1,98 @@
+// Package metrics holds Moat's counters. Counters are atomics updated on the
+// hot path without locks; readers take value snapshots. The Prometheus
+// exposition (a later issue) reads snapshots and never touches the broker.
+package metrics
+
+import (
+	"sync/atomic"
+
+	"github.com/moatmq/moat/internal/packet"
+)
+
+// DropReason says why a message was not delivered. Values are stable
+// metric labels.
+type DropReason uint8
+
+// Drop reasons.
+const (
+	DropQueueFull    DropReason = iota // session queue over its bound
+	DropSlowConsumer                   // QoS 0 shed because the client does not read
+	DropTooLarge                       // over the client's Maximum Packet Size
+	DropExpired                        // message expiry interval elapsed
+	DropNotAuthorized                  // receive denied by the ACL
+	numDropReasons
+)
+
+var dropNames = [numDropReasons]string{"queue_full", "slow_consumer", "too_large", "expired", "not_authorized"}
+
+func (r DropReason) String() string { return dropNames[r] }
+
+// Metrics is the broker's counter set. The zero value is ready to use.
+type Metrics struct {
+	ConnectionsCurrent atomic.Int64
+	ConnectionsTotal   atomic.Uint64
+	SessionsCurrent    atomic.Int64
+	Subscriptions      atomic.Int64
+	RetainedMessages   atomic.Int64
+	MessagesIn         [3]atomic.Uint64 // by QoS
+	MessagesOut        [3]atomic.Uint64 // by QoS
+	BytesIn            atomic.Uint64
+	BytesOut           atomic.Uint64
+	Dropped            [numDropReasons]atomic.Uint64
+	// Refused counts refused connections and server-initiated disconnects
+	// by reason code.
+	Refused     [256]atomic.Uint64
+	Disconnects [256]atomic.Uint64
+}
+
+// Drop counts one dropped message.
+func (m *Metrics) Drop(r DropReason) { m.Dropped[r].Add(1) }
+
+// Snapshot is a consistent-enough copy of the counters for reporting.
+type Snapshot struct {
+	ConnectionsCurrent int64
+	ConnectionsTotal   uint64
+	SessionsCurrent    int64
+	Subscriptions      int64
+	RetainedMessages   int64
+	MessagesIn         [3]uint64
+	MessagesOut        [3]uint64
+	BytesIn, BytesOut  uint64
+	Dropped            map[string]uint64
+	Refused            map[packet.ReasonCode]uint64
+	Disconnects        map[packet.ReasonCode]uint64
+}
+
+// Snapshot copies the counters.
+func (m *Metrics) Snapshot() Snapshot {
+	s := Snapshot{
+		ConnectionsCurrent: m.ConnectionsCurrent.Load(),
+		ConnectionsTotal:   m.ConnectionsTotal.Load(),
+		SessionsCurrent:    m.SessionsCurrent.Load(),
+		Subscriptions:      m.Subscriptions.Load(),
+		RetainedMessages:   m.RetainedMessages.Load(),
+		BytesIn:            m.BytesIn.Load(),
+		BytesOut:           m.BytesOut.Load(),
+		Dropped:            map[string]uint64{},
+		Refused:            map[packet.ReasonCode]uint64{},
+		Disconnects:        map[packet.ReasonCode]uint64{},
+	}
+	for q := range 3 {
+		s.MessagesIn[q] = m.MessagesIn[q].Load()
+		s.MessagesOut[q] = m.MessagesOut[q].Load()
+	}
+	for r := range numDropReasons {
+		if v := m.Dropped[r].Load(); v > 0 {
+			s.Dropped[r.String()] = v
+		}
+	}
+	for i := range 256 {
+		if v := m.Refused[i].Load(); v > 0 {
+			s.Refused[packet.ReasonCode(i)] = v
+		}
+		if v := m.Disconnects[i].Load(); v > 0 {
+			s.Disconnects[packet.ReasonCode(i)] = v
+		}
+	}
+	return s
+}
