@@ -26,7 +26,8 @@ type Listener struct {
 	// Name identifies the listener in logs, audit and metrics. Default
 	// "<transport>:<address>".
 	Name string `yaml:"name"`
-	// Address is host:port. Port 0 picks a free port (tests).
+	// Address is host:port. Port 0 picks a free port (tests). A host that
+	// is not loopback (see IsLoopback) requires Config.AllowInsecure.
 	Address string `yaml:"address"`
 	// Transport is "tcp" (the only transport until TLS lands).
 	Transport string `yaml:"transport"`
@@ -102,8 +103,13 @@ type Log struct {
 	Format string `yaml:"format"` // text or json. Default text.
 }
 
-// Duration is a time.Duration written as a Go duration string ("10s").
+// Duration is a time.Duration written as a Go duration string ("10s",
+// "1h30m"); the loader refuses negative values and bare numbers other
+// than 0.
 type Duration time.Duration
 
-// ByteSize is a size written as an integer or with a unit ("1MiB", "64KB").
+// ByteSize is a size in bytes, written as an integer or as a whole number
+// with a unit: B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of
+// 1024), case-insensitive ("1MiB", "512 KiB", "64KB"). Never negative when
+// loaded.
 type ByteSize int64

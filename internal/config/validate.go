@@ -1,0 +1,215 @@
+package config
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Protocol bounds used by validation.
+const (
+	// MaxPacketSizeLimit is the largest packet MQTT can encode: a remaining
+	// length of 268435455 plus a 5-byte fixed header.
+	MaxPacketSizeLimit = 268435460
+	// MinPacketSize is the smallest max_packet_size accepted; below it a
+	// client could not send an ordinary CONNECT.
+	MinPacketSize = 64
+	// MinClientIDLength is the client identifier length every server must
+	// accept [MQTT-3.1.3-5].
+	MinClientIDLength = 23
+	// MinQueuedBytes is the smallest per-session queue accepted.
+	MinQueuedBytes = 1 << 10
+	// maxKeepAlive is the largest keep alive MQTT can carry (a 2-byte
+	// number of seconds).
+	maxKeepAlive = 65535 * time.Second
+	// maxSessionExpiry is the largest session expiry interval MQTT can carry
+	// (a 4-byte number of seconds; this value means "never").
+	maxSessionExpiry = 4294967295 * time.Second
+)
+
+// Validate checks c and returns nil or an *Errors listing every problem,
+// each with its key path (for example "listeners[1].address"). The errors
+// carry no file position; Parse adds it. Validate expects ApplyDefaults to
+// have run: a nil MQTT.MaxQoS is accepted, but empty names, transports and
+// log settings are not.
+func (c *Config) Validate() error {
+	var errs collector
+	for _, fe := range c.validate() {
+		errs.add(fe)
+	}
+	return errs.err("")
+}
+
+// validate returns every problem in c, in schema order.
+func (c *Config) validate() []*FieldError {
+	var v collector
+	c.validateListeners(&v)
+	c.MQTT.validate(&v)
+	c.Log.validate(&v)
+	return v.list
+}
+
+// validateListeners checks addresses, transports, unique names and the
+// secure-defaults rule.
+func (c *Config) validateListeners(v *collector) {
+	if len(c.Listeners) == 0 {
+		v.addf("listeners", "at least one listener is required")
+		return
+	}
+	names := map[string]int{}
+	for i, l := range c.Listeners {
+		p := "listeners[" + strconv.Itoa(i) + "]"
+		if l.Name == "" {
+			v.addf(p+".name", "must not be empty")
+		} else if j, dup := names[l.Name]; dup {
+			v.addf(p+".name", "duplicate listener name %q (also listeners[%d])", l.Name, j)
+		} else {
+			names[l.Name] = i
+		}
+		if l.Transport != "tcp" {
+			v.addf(p+".transport", "unsupported transport %q: tcp is the only transport in this version", l.Transport)
+		}
+		host, ok := checkAddress(v, p+".address", l.Address)
+		if ok && !c.AllowInsecure && !isLoopbackHost(host) {
+			where := "host " + host
+			if host == "" {
+				where = "all interfaces"
+			}
+			v.addf(p+".address", "%q listens on %s, which is not a loopback address, and a listener serves "+
+				"plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set",
+				l.Address, where)
+		}
+	}
+}
+
+// checkAddress checks a host:port listen address and returns its host.
+func checkAddress(v *collector, path, addr string) (host string, ok bool) {
+	if addr == "" {
+		v.addf(path, `must not be empty; want host:port, e.g. "127.0.0.1:1883"`)
+		return "", false
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.addf(path, `invalid address %q: want host:port, e.g. "127.0.0.1:1883", "[::1]:1883" or ":1883"`, addr)
+		return "", false
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		v.addf(path, "invalid port %q in %q: want a number from 0 to 65535", port, addr)
+		return "", false
+	}
+	if host != "" && !validHost(host) {
+		v.addf(path, "invalid host %q in %q: want an IP address or a host name", host, addr)
+		return "", false
+	}
+	return host, true
+}
+
+// validHost reports whether host is an IP address (IPv6 may carry a zone)
+// or made of the characters of a DNS name.
+func validHost(host string) bool {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	if len(host) > 253 {
+		return false
+	}
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// IsLoopback reports whether l binds only a loopback address: "localhost",
+// an address in 127.0.0.0/8, or ::1. An empty host (all interfaces), any
+// other address or host name, and an address that does not parse are not
+// loopback. The server warns at start when a listener is not loopback and
+// allow_insecure let it through.
+func (l Listener) IsLoopback() bool {
+	host, _, err := net.SplitHostPort(l.Address)
+	return err == nil && isLoopbackHost(host)
+}
+
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// validate checks the protocol limits.
+func (m *MQTT) validate(v *collector) {
+	if m.MaxPacketSize < MinPacketSize || m.MaxPacketSize > MaxPacketSizeLimit {
+		v.addf("mqtt.max_packet_size", "must be between %d and %d bytes (the largest MQTT packet), got %s",
+			MinPacketSize, MaxPacketSizeLimit, m.MaxPacketSize)
+	}
+	if m.ReceiveMaximum < 1 {
+		v.addf("mqtt.receive_maximum", "must be between 1 and 65535, got %d", m.ReceiveMaximum)
+	}
+	if m.MaxInflight < 1 {
+		v.addf("mqtt.max_inflight", "must be between 1 and 65535, got %d", m.MaxInflight)
+	}
+	if m.MaxQoS != nil && (*m.MaxQoS < 0 || *m.MaxQoS > 2) {
+		v.addf("mqtt.max_qos", "must be 0, 1 or 2, got %d", *m.MaxQoS)
+	}
+	checkSeconds(v, "mqtt.max_keep_alive", m.MaxKeepAlive, maxKeepAlive)
+	checkSeconds(v, "mqtt.max_session_expiry", m.MaxSessionExpiry, maxSessionExpiry)
+	if m.ConnectTimeout <= 0 {
+		v.addf("mqtt.connect_timeout", "must be positive, got %s", m.ConnectTimeout)
+	}
+	if m.WriteTimeout <= 0 {
+		v.addf("mqtt.write_timeout", "must be positive, got %s", m.WriteTimeout)
+	}
+	// [MQTT-3.1.3-5] The server must accept client identifiers of 1 to 23
+	// bytes, so the limit cannot be lower.
+	if m.MaxClientIDLength < MinClientIDLength || m.MaxClientIDLength > 65535 {
+		v.addf("mqtt.max_client_id_length", "must be between %d (the length every server must accept, MQTT-3.1.3-5) and 65535, got %d",
+			MinClientIDLength, m.MaxClientIDLength)
+	}
+	if m.MaxTopicLength < 1 || m.MaxTopicLength > 65535 {
+		v.addf("mqtt.max_topic_length", "must be between 1 and 65535, got %d", m.MaxTopicLength)
+	}
+	atLeast(v, "mqtt.max_topic_levels", m.MaxTopicLevels, 1)
+	atLeast(v, "mqtt.max_queued_messages", m.MaxQueuedMessages, 1)
+	if m.MaxQueuedBytes < MinQueuedBytes {
+		v.addf("mqtt.max_queued_bytes", "must be at least 1KiB, got %s", m.MaxQueuedBytes)
+	}
+	atLeast(v, "mqtt.max_subscriptions_per_client", m.MaxSubscriptionsPerClient, 1)
+	atLeast(v, "mqtt.max_retained_messages", m.MaxRetainedMessages, 0)
+}
+
+// checkSeconds checks a duration MQTT carries as a whole number of seconds.
+func checkSeconds(v *collector, path string, d Duration, limit time.Duration) {
+	switch {
+	case d < 0:
+		v.addf(path, "must not be negative, got %s", d)
+	case d.D() > limit:
+		v.addf(path, "must be at most %s (the largest value MQTT can carry), got %s", Duration(limit), d)
+	case d.D()%time.Second != 0:
+		v.addf(path, "must be a whole number of seconds (MQTT counts it in seconds), got %s", d)
+	}
+}
+
+func atLeast(v *collector, path string, n, lo int) {
+	if n < lo {
+		v.addf(path, "must be at least %d, got %d", lo, n)
+	}
+}
+
+// validate checks the log settings.
+func (l *Log) validate(v *collector) {
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.addf("log.level", "must be one of debug, info, warn, error; got %q", l.Level)
+	}
+	switch l.Format {
+	case "text", "json":
+	default:
+		v.addf("log.format", "must be text or json, got %q", l.Format)
+	}
+}

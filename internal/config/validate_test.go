@@ -1,0 +1,176 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// validErrs runs Validate on Default() after mutate and returns the
+// formatted errors.
+func validErrs(t *testing.T, mutate func(c *Config)) []string {
+	t.Helper()
+	c := Default()
+	mutate(c)
+	err := c.Validate()
+	if err == nil {
+		return nil
+	}
+	var es *Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("Validate returned %T", err)
+	}
+	return strings.Split(err.Error(), "\n")
+}
+
+func TestDefaultIsValid(t *testing.T) {
+	if err := Default().Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateRules(t *testing.T) {
+	intp := func(v int) *int { return &v }
+	cases := []struct {
+		name   string
+		mutate func(c *Config)
+		want   string // empty: valid
+	}{
+		{"no listeners", func(c *Config) { c.Listeners = nil }, "listeners: at least one listener is required"},
+		{"empty address", func(c *Config) { c.Listeners[0].Address = "" }, `listeners[0].address: must not be empty; want host:port, e.g. "127.0.0.1:1883"`},
+		{"no port", func(c *Config) { c.Listeners[0].Address = "127.0.0.1" }, `listeners[0].address: invalid address "127.0.0.1": want host:port, e.g. "127.0.0.1:1883", "[::1]:1883" or ":1883"`},
+		{"bare ipv6", func(c *Config) { c.Listeners[0].Address = "::1:1883" }, `listeners[0].address: invalid address "::1:1883": want host:port, e.g. "127.0.0.1:1883", "[::1]:1883" or ":1883"`},
+		{"port range", func(c *Config) { c.Listeners[0].Address = "127.0.0.1:65536" }, `listeners[0].address: invalid port "65536" in "127.0.0.1:65536": want a number from 0 to 65535`},
+		{"port name", func(c *Config) { c.Listeners[0].Address = "127.0.0.1:mqtt" }, `listeners[0].address: invalid port "mqtt" in "127.0.0.1:mqtt": want a number from 0 to 65535`},
+		{"empty port", func(c *Config) { c.Listeners[0].Address = "127.0.0.1:" }, `listeners[0].address: invalid port "" in "127.0.0.1:": want a number from 0 to 65535`},
+		{"bad host", func(c *Config) { c.Listeners[0].Address = "a b:1" }, `listeners[0].address: invalid host "a b" in "a b:1": want an IP address or a host name`},
+		{"port 0", func(c *Config) { c.Listeners[0].Address = "127.0.0.1:0" }, ""},
+		{"port max", func(c *Config) { c.Listeners[0].Address = "127.0.0.1:65535" }, ""},
+		{"ipv6 loopback", func(c *Config) { c.Listeners[0].Address = "[::1]:1883" }, ""},
+		{"transport", func(c *Config) { c.Listeners[0].Transport = "tls" }, `listeners[0].transport: unsupported transport "tls": tcp is the only transport in this version`},
+		{"empty name", func(c *Config) { c.Listeners[0].Name = "" }, "listeners[0].name: must not be empty"},
+		{"duplicate name", func(c *Config) {
+			c.Listeners = append(c.Listeners, Listener{Name: "default", Address: "127.0.0.1:1884", Transport: "tcp"})
+		}, `listeners[1].name: duplicate listener name "default" (also listeners[0])`},
+		{"packet size low", func(c *Config) { c.MQTT.MaxPacketSize = 63 }, "mqtt.max_packet_size: must be between 64 and 268435460 bytes (the largest MQTT packet), got 63B"},
+		{"packet size min", func(c *Config) { c.MQTT.MaxPacketSize = 64 }, ""},
+		{"packet size max", func(c *Config) { c.MQTT.MaxPacketSize = 268435460 }, ""},
+		{"packet size high", func(c *Config) { c.MQTT.MaxPacketSize = 268435461 }, "mqtt.max_packet_size: must be between 64 and 268435460 bytes (the largest MQTT packet), got 268435461B"},
+		{"receive maximum", func(c *Config) { c.MQTT.ReceiveMaximum = 0 }, "mqtt.receive_maximum: must be between 1 and 65535, got 0"},
+		{"max inflight", func(c *Config) { c.MQTT.MaxInflight = 0 }, "mqtt.max_inflight: must be between 1 and 65535, got 0"},
+		{"max qos 3", func(c *Config) { c.MQTT.MaxQoS = intp(3) }, "mqtt.max_qos: must be 0, 1 or 2, got 3"},
+		{"max qos -1", func(c *Config) { c.MQTT.MaxQoS = intp(-1) }, "mqtt.max_qos: must be 0, 1 or 2, got -1"},
+		{"max qos 0", func(c *Config) { c.MQTT.MaxQoS = intp(0) }, ""},
+		{"max qos nil", func(c *Config) { c.MQTT.MaxQoS = nil }, ""},
+		{"keep alive negative", func(c *Config) { c.MQTT.MaxKeepAlive = -1 }, "mqtt.max_keep_alive: must not be negative, got -1ns"},
+		{"keep alive too long", func(c *Config) { c.MQTT.MaxKeepAlive = Duration(65536 * time.Second) }, "mqtt.max_keep_alive: must be at most 18h12m15s (the largest value MQTT can carry), got 18h12m16s"},
+		{"keep alive fraction", func(c *Config) { c.MQTT.MaxKeepAlive = Duration(1500 * time.Millisecond) }, "mqtt.max_keep_alive: must be a whole number of seconds (MQTT counts it in seconds), got 1.5s"},
+		{"keep alive max", func(c *Config) { c.MQTT.MaxKeepAlive = Duration(65535 * time.Second) }, ""},
+		{"session expiry negative", func(c *Config) { c.MQTT.MaxSessionExpiry = Duration(-time.Hour) }, "mqtt.max_session_expiry: must not be negative, got -1h"},
+		{"session expiry too long", func(c *Config) { c.MQTT.MaxSessionExpiry = Duration(4294967296 * time.Second) }, "mqtt.max_session_expiry: must be at most 1193046h28m15s (the largest value MQTT can carry), got 1193046h28m16s"},
+		{"session expiry zero", func(c *Config) { c.MQTT.MaxSessionExpiry = 0 }, ""},
+		{"connect timeout", func(c *Config) { c.MQTT.ConnectTimeout = 0 }, "mqtt.connect_timeout: must be positive, got 0s"},
+		{"write timeout", func(c *Config) { c.MQTT.WriteTimeout = Duration(-time.Second) }, "mqtt.write_timeout: must be positive, got -1s"},
+		{"client id 22", func(c *Config) { c.MQTT.MaxClientIDLength = 22 }, "mqtt.max_client_id_length: must be between 23 (the length every server must accept, MQTT-3.1.3-5) and 65535, got 22"},
+		{"client id 23", func(c *Config) { c.MQTT.MaxClientIDLength = 23 }, ""},
+		{"client id 65536", func(c *Config) { c.MQTT.MaxClientIDLength = 65536 }, "mqtt.max_client_id_length: must be between 23 (the length every server must accept, MQTT-3.1.3-5) and 65535, got 65536"},
+		{"topic length 0", func(c *Config) { c.MQTT.MaxTopicLength = 0 }, "mqtt.max_topic_length: must be between 1 and 65535, got 0"},
+		{"topic length 65536", func(c *Config) { c.MQTT.MaxTopicLength = 65536 }, "mqtt.max_topic_length: must be between 1 and 65535, got 65536"},
+		{"topic levels", func(c *Config) { c.MQTT.MaxTopicLevels = 0 }, "mqtt.max_topic_levels: must be at least 1, got 0"},
+		{"queued messages", func(c *Config) { c.MQTT.MaxQueuedMessages = 0 }, "mqtt.max_queued_messages: must be at least 1, got 0"},
+		{"queued bytes", func(c *Config) { c.MQTT.MaxQueuedBytes = 1023 }, "mqtt.max_queued_bytes: must be at least 1KiB, got 1023B"},
+		{"queued bytes min", func(c *Config) { c.MQTT.MaxQueuedBytes = 1024 }, ""},
+		{"subscriptions", func(c *Config) { c.MQTT.MaxSubscriptionsPerClient = 0 }, "mqtt.max_subscriptions_per_client: must be at least 1, got 0"},
+		{"retained negative", func(c *Config) { c.MQTT.MaxRetainedMessages = -1 }, "mqtt.max_retained_messages: must be at least 0, got -1"},
+		{"retained zero", func(c *Config) { c.MQTT.MaxRetainedMessages = 0 }, ""},
+		{"log level", func(c *Config) { c.Log.Level = "INFO" }, `log.level: must be one of debug, info, warn, error; got "INFO"`},
+		{"log format", func(c *Config) { c.Log.Format = "logfmt" }, `log.format: must be text or json, got "logfmt"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := validErrs(t, tc.mutate)
+			switch {
+			case tc.want == "" && got != nil:
+				t.Errorf("unexpected errors:\n%s", strings.Join(got, "\n"))
+			case tc.want != "" && (len(got) != 1 || got[0] != tc.want):
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), tc.want)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEverything(t *testing.T) {
+	got := validErrs(t, func(c *Config) {
+		c.Listeners = append(c.Listeners, Listener{Name: "x", Address: "nope", Transport: "ws"})
+		c.MQTT.ReceiveMaximum = 0
+		c.Log.Format = ""
+	})
+	want := []string{
+		`listeners[1].transport: unsupported transport "ws": tcp is the only transport in this version`,
+		`listeners[1].address: invalid address "nope": want host:port, e.g. "127.0.0.1:1883", "[::1]:1883" or ":1883"`,
+		"mqtt.receive_maximum: must be between 1 and 65535, got 0",
+		`log.format: must be text or json, got ""`,
+	}
+	if !slicesEqual(got, want) {
+		t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestInsecureListenerRule(t *testing.T) {
+	const refused = "which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set"
+	cases := []struct {
+		addr     string
+		loopback bool
+	}{
+		{"127.0.0.1:1883", true},
+		{"127.1.2.3:1883", true},
+		{"[::1]:1883", true},
+		{"localhost:1883", true},
+		{"LocalHost:0", true},
+		{"[::ffff:127.0.0.1]:1883", true},
+		{"0.0.0.0:1883", false},
+		{":1883", false},
+		{"[::]:1883", false},
+		{"192.168.1.10:1883", false},
+		{"[fe80::1%eth0]:1883", false},
+		{"broker.example.com:1883", false},
+		{"localhost.example.com:1883", false},
+	}
+	for _, tc := range cases {
+		l := Listener{Name: "l", Address: tc.addr, Transport: "tcp"}
+		if got := l.IsLoopback(); got != tc.loopback {
+			t.Errorf("IsLoopback(%s) = %v, want %v", tc.addr, got, tc.loopback)
+		}
+		errs := validErrs(t, func(c *Config) { c.Listeners = []Listener{l} })
+		if tc.loopback {
+			if errs != nil {
+				t.Errorf("%s refused: %v", tc.addr, errs)
+			}
+			continue
+		}
+		if len(errs) != 1 || !strings.HasPrefix(errs[0], "listeners[0].address: ") || !strings.Contains(errs[0], refused) {
+			t.Errorf("%s: got %q", tc.addr, errs)
+		}
+		if errs := validErrs(t, func(c *Config) { c.Listeners = []Listener{l}; c.AllowInsecure = true }); errs != nil {
+			t.Errorf("%s with allow_insecure refused: %v", tc.addr, errs)
+		}
+	}
+	if (Listener{Address: "garbage"}).IsLoopback() {
+		t.Error("an unparsable address is loopback")
+	}
+}
+
+func TestInsecureRuleFromFile(t *testing.T) {
+	expectErrs(t, "listeners:\n  - address: 0.0.0.0:1883\n",
+		`moat.yaml:2:14: listeners[0].address: "0.0.0.0:1883" listens on host 0.0.0.0, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`)
+	expectErrs(t, "listeners:\n  - address: \":1883\"\n",
+		`moat.yaml:2:14: listeners[0].address: ":1883" listens on all interfaces, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`)
+	cfg := mustParse(t, "allow_insecure: true\nlisteners:\n  - address: 0.0.0.0:1883\n")
+	if cfg.Listeners[0].IsLoopback() || !cfg.AllowInsecure {
+		t.Errorf("got %+v", cfg)
+	}
+	for _, addr := range []string{"127.0.0.1:1883", "\"[::1]:1883\"", "localhost:1883"} {
+		mustParse(t, "listeners:\n  - address: "+addr+"\n")
+	}
+}
