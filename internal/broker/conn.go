@@ -80,6 +80,7 @@ type conn struct {
 	wbuf     []byte
 	aliasOut map[string]uint16
 
+	writing    atomic.Bool // the writer goroutine runs
 	closeOnce  sync.Once
 	closed     atomic.Bool
 	writerDone chan struct{}
@@ -123,6 +124,7 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 		c.closeNow()
 		return
 	}
+	c.writing.Store(true)
 	go c.writeLoop()
 	err := c.readLoop()
 	c.finish(err)
@@ -211,6 +213,10 @@ func (c *conn) identityName() string {
 func (c *conn) kick(code packet.ReasonCode, why string) {
 	c.b.metrics.Disconnects[code].Add(1)
 	c.b.log.Info("disconnecting client", "client_id", c.clientID, "remote", c.info.Remote, "reason", code.String(), "detail", why)
+	if !c.writing.Load() {
+		c.closeNow() // still in CONNECT: nothing to flush
+		return
+	}
 	if c.version == packet.V5 {
 		c.enqueue(outItem{kind: outPacket, pkt: &packet.Disconnect{ReasonCode: code}, last: true})
 	} else {

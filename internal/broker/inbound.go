@@ -172,6 +172,7 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		e := min(time.Duration(p.Properties.SessionExpiryInterval)*time.Second, c.b.lim.MaxSessionExpiry)
 		s.mu.Lock()
 		s.expiry = e
+		_ = s.saveLocked()
 		s.mu.Unlock()
 	}
 	c.normalClose = true

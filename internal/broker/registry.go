@@ -10,7 +10,19 @@ import (
 	"github.com/moatmq/moat/internal/session"
 )
 
-var errShuttingDown = errors.New("server is shutting down")
+var (
+	errShuttingDown = errors.New("server is shutting down")
+	errStore        = errors.New("session store unavailable")
+)
+
+// detachFailed undoes attach when the session could not be saved.
+func (b *Broker) detachFailed(c *conn, s *Session) {
+	s.mu.Lock()
+	if s.conn == c {
+		s.conn = nil
+	}
+	s.mu.Unlock()
+}
 
 // attach binds connection c to its session: an existing one (taken over
 // from its current connection when there is one) unless cleanStart, or a
@@ -52,7 +64,13 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry time.Duration) (*Sessio
 		s.version = c.version
 		s.expiry = expiry
 		s.inflight.SetLimit(c.outboundWindow())
+		err := s.saveLocked()
 		s.mu.Unlock()
+		if err != nil {
+			b.mu.Unlock()
+			b.detachFailed(c, s)
+			return nil, false, errStore
+		}
 		b.mu.Unlock()
 		if endedWill != nil {
 			b.publishWill(endedWill)
@@ -137,6 +155,9 @@ func (b *Broker) endSessionLocked(s *Session) *will {
 	if b.sessions[s.id] == s {
 		delete(b.sessions, s.id)
 		b.metrics.SessionsCurrent.Add(-1)
+		if err := b.store.DeleteSession(s.id); err != nil {
+			b.log.Error("store: deleting session failed", "client_id", s.id, "error", err)
+		}
 	}
 	s.mu.Lock()
 	s.ended = true
@@ -228,7 +249,16 @@ func (s *Session) addSubscription(sub *subscription) (isNew, ok bool) {
 		return false, false
 	}
 	sub.sess = s
+	prev := s.subs[sub.filter]
 	s.subs[sub.filter] = sub
+	if err := s.saveLocked(); err != nil {
+		if prev != nil {
+			s.subs[sub.filter] = prev
+		} else {
+			delete(s.subs, sub.filter)
+		}
+		return false, false
+	}
 	if s.b.subs.Add(sub.filter, s.id, sub) {
 		s.b.metrics.Subscriptions.Add(1)
 	}
@@ -246,6 +276,7 @@ func (s *Session) removeSubscription(filter string) bool {
 	if s.b.subs.Remove(filter, s.id) {
 		s.b.metrics.Subscriptions.Add(-1)
 	}
+	_ = s.saveLocked() // logged; the subscription is gone from memory either way
 	return true
 }
 

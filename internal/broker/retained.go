@@ -34,12 +34,19 @@ func (b *Broker) retain(m *session.Message) {
 		if exists {
 			delete(r.msgs, m.Topic)
 			r.metrics.RetainedMessages.Add(-1)
-			_ = b.store.DeleteRetained(m.Topic)
+			if err := b.store.DeleteRetained(m.Topic); err != nil {
+				b.log.Error("store: deleting retained failed", "topic", m.Topic, "error", err)
+			}
 		}
 		return
 	}
 	if !exists && len(r.msgs) >= r.max {
 		r.metrics.Drop(metrics.DropQueueFull)
+		return
+	}
+	if err := b.store.SetRetained(m); err != nil {
+		b.log.Error("store: retaining failed; message not retained", "topic", m.Topic, "error", err)
+		r.metrics.Drop(metrics.DropStoreFailed)
 		return
 	}
 	if !exists {

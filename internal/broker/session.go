@@ -7,6 +7,7 @@ import (
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
+	"github.com/moatmq/moat/internal/store"
 	"sync"
 	"sync/atomic"
 )
@@ -31,7 +32,8 @@ type Session struct {
 	will     *will               // pending will of the last connection
 	willT    *time.Timer
 	expiryT  *time.Timer
-	ended    bool // removed from the registry; drop everything
+	ended    bool   // removed from the registry; drop everything
+	storeSeq uint64 // last store sequence given to a persisted delivery
 }
 
 // subscription is one filter of one session, stored in the topic tree.
@@ -51,13 +53,42 @@ type will struct {
 }
 
 func newSession(b *Broker, id string) *Session {
-	return &Session{
+	s := &Session{
 		b:        b,
 		id:       id,
 		subs:     make(map[string]*subscription),
 		inflight: session.NewInflight(int(b.lim.MaxInflight)),
 		queue:    session.NewQueue(b.lim.MaxQueuedMessages, b.lim.MaxQueuedBytes),
 		inQoS2:   make(map[uint16]struct{}),
+	}
+	s.queue.OnDrop = s.forgetLocked
+	return s
+}
+
+// persistLocked records a QoS 1/2 delivery to a persistent session in the
+// store before it is queued or sent. It reports false when the store
+// failed: the delivery is then dropped and counted, never half-kept.
+func (s *Session) persistLocked(d *session.Delivery) bool {
+	if d.QoS == 0 || s.expiry == 0 {
+		return true
+	}
+	s.storeSeq++
+	d.StoreSeq = s.storeSeq
+	if err := s.b.store.Enqueue(s.id, d.StoreSeq, d.Msg); err != nil {
+		s.b.log.Error("store: enqueue failed; message dropped", "client_id", s.id, "error", err)
+		s.b.metrics.Drop(metrics.DropStoreFailed)
+		return false
+	}
+	return true
+}
+
+// forgetLocked removes a completed or dropped delivery from the store.
+func (s *Session) forgetLocked(d session.Delivery) {
+	if d.StoreSeq == 0 {
+		return
+	}
+	if err := s.b.store.Dequeue(s.id, d.StoreSeq); err != nil {
+		s.b.log.Error("store: dequeue failed", "client_id", s.id, "error", err)
 	}
 }
 
@@ -75,6 +106,9 @@ func (s *Session) deliver(d session.Delivery) {
 		if c != nil {
 			c.sendPublish(d)
 		}
+		return
+	}
+	if !s.persistLocked(&d) {
 		return
 	}
 	if c != nil && s.queue.Len() == 0 {
@@ -102,6 +136,7 @@ func (s *Session) pumpLocked() {
 		}
 		if d.Msg.Expired(now) {
 			s.b.metrics.Drop(metrics.DropExpired)
+			s.forgetLocked(d)
 			continue
 		}
 		p, _ := s.inflight.Add(d)
@@ -119,6 +154,7 @@ func (s *Session) acked(id uint16, qos byte) bool {
 		return false
 	}
 	s.inflight.Remove(id)
+	s.forgetLocked(*d)
 	s.pumpLocked()
 	return true
 }
@@ -134,6 +170,7 @@ func (s *Session) received(id uint16, code packet.ReasonCode) (release, ok bool)
 	}
 	if code.IsError() {
 		s.inflight.Remove(id)
+		s.forgetLocked(*d)
 		s.pumpLocked()
 		return false, true
 	}
@@ -147,7 +184,9 @@ func (s *Session) received(id uint16, code packet.ReasonCode) (release, ok bool)
 func (s *Session) dropInflight(id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.inflight.Remove(id)
+	if d, ok := s.inflight.Remove(id); ok {
+		s.forgetLocked(*d)
+	}
 	s.pumpLocked()
 }
 
@@ -191,12 +230,14 @@ func (s *Session) takeSharedLocked() []session.Delivery {
 	for _, d := range s.inflight.Ordered() {
 		if d.Shared != "" && !d.Released {
 			s.inflight.Remove(d.PacketID)
+			s.forgetLocked(*d)
 			out = append(out, *d)
 		}
 	}
 	if s.queue.Len() > 0 {
 		for _, d := range s.queue.Drain() {
 			if d.Shared != "" {
+				s.forgetLocked(d)
 				out = append(out, d)
 			} else {
 				s.queue.Push(d)
@@ -204,4 +245,28 @@ func (s *Session) takeSharedLocked() []session.Delivery {
 		}
 	}
 	return out
+}
+
+// saveLocked writes the session's record (subscriptions, expiry) to the
+// store when the session outlives its connection.
+func (s *Session) saveLocked() error {
+	if s.expiry == 0 {
+		return nil
+	}
+	rec := &store.Session{ClientID: s.id, Version: s.version, ExpiryAfter: s.expiry}
+	if subj := s.subject.Load(); subj != nil && subj.Identity != nil {
+		rec.Identity = subj.Identity.Name
+	}
+	for _, sub := range s.subs {
+		st := store.Subscription{Filter: sub.filter, Opts: sub.opts}
+		if len(sub.subIDs) > 0 {
+			st.SubID = sub.subIDs[0]
+		}
+		rec.Subscriptions = append(rec.Subscriptions, st)
+	}
+	if err := s.b.store.SaveSession(rec); err != nil {
+		s.b.log.Error("store: saving session failed", "client_id", s.id, "error", err)
+		return err
+	}
+	return nil
 }

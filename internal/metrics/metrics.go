@@ -15,15 +15,16 @@ type DropReason uint8
 
 // Drop reasons.
 const (
-	DropQueueFull    DropReason = iota // session queue over its bound
-	DropSlowConsumer                   // QoS 0 shed because the client does not read
-	DropTooLarge                       // over the client's Maximum Packet Size
-	DropExpired                        // message expiry interval elapsed
-	DropNotAuthorized                  // receive denied by the ACL
+	DropQueueFull     DropReason = iota // session queue over its bound
+	DropSlowConsumer                    // QoS 0 shed because the client does not read
+	DropTooLarge                        // over the client's Maximum Packet Size
+	DropExpired                         // message expiry interval elapsed
+	DropNotAuthorized                   // receive denied by the ACL
+	DropStoreFailed                     // the store could not record it
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"queue_full", "slow_consumer", "too_large", "expired", "not_authorized"}
+var dropNames = [numDropReasons]string{"queue_full", "slow_consumer", "too_large", "expired", "not_authorized", "store_failed"}
 
 func (r DropReason) String() string { return dropNames[r] }
 

@@ -16,6 +16,9 @@ type Delivery struct {
 	// Released is set for QoS 2 once PUBREC arrived: only PUBREL/PUBCOMP
 	// remain and the message itself must not be resent.
 	Released bool
+	// StoreSeq identifies the delivery in the store's queue of a persistent
+	// session (0: not stored).
+	StoreSeq uint64
 	seq      uint64 // order of entry into the inflight window
 }
 
@@ -28,6 +31,9 @@ type Queue struct {
 	bytes    int
 	maxItems int
 	maxBytes int
+	// OnDrop, when set, is called with each delivery dropped to stay in
+	// bounds (so that a store can forget it).
+	OnDrop func(Delivery)
 }
 
 // NewQueue returns a queue bounded by maxItems entries and maxBytes bytes.
@@ -47,10 +53,16 @@ func (q *Queue) Bytes() int { return q.bytes }
 func (q *Queue) Push(d Delivery) (dropped int) {
 	sz := d.Msg.Size()
 	if sz > q.maxBytes {
+		if q.OnDrop != nil {
+			q.OnDrop(d)
+		}
 		return 1
 	}
 	for q.n > 0 && (q.n >= q.maxItems || q.bytes+sz > q.maxBytes) {
-		q.Pop()
+		old, _ := q.Pop()
+		if q.OnDrop != nil {
+			q.OnDrop(old)
+		}
 		dropped++
 	}
 	if q.n == len(q.items) {

@@ -12,18 +12,8 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/packet"
+	"github.com/moatmq/moat/internal/session"
 )
-
-// Message is a stored application message.
-type Message struct {
-	Topic      string
-	Payload    []byte
-	QoS        byte
-	Retain     bool
-	Properties packet.Properties // forwardable MQTT 5 properties
-	Created    time.Time
-	Expiry     time.Time // zero: never
-}
 
 // Subscription is a stored subscription of a session.
 type Subscription struct {
@@ -40,7 +30,7 @@ type Session struct {
 	ExpiryAfter   time.Duration // session expiry interval
 	Disconnected  time.Time     // zero while connected
 	Subscriptions []Subscription
-	Will          *Message
+	Will          *session.Message
 	WillDelay     time.Duration
 }
 
@@ -50,10 +40,10 @@ type Store interface {
 	DeleteSession(clientID string) error
 	// Enqueue records a QoS 1/2 message bound for an offline or
 	// back-pressured persistent session; seq orders the session's queue.
-	Enqueue(clientID string, seq uint64, m *Message) error
+	Enqueue(clientID string, seq uint64, m *session.Message) error
 	// Dequeue forgets a message once the client acknowledged it.
 	Dequeue(clientID string, seq uint64) error
-	SetRetained(m *Message) error
+	SetRetained(m *session.Message) error
 	DeleteRetained(topic string) error
 	Close() error
 }
@@ -71,13 +61,13 @@ func (Memory) SaveSession(*Session) error { return nil }
 func (Memory) DeleteSession(string) error { return nil }
 
 // Enqueue implements Store.
-func (Memory) Enqueue(string, uint64, *Message) error { return nil }
+func (Memory) Enqueue(string, uint64, *session.Message) error { return nil }
 
 // Dequeue implements Store.
 func (Memory) Dequeue(string, uint64) error { return nil }
 
 // SetRetained implements Store.
-func (Memory) SetRetained(*Message) error { return nil }
+func (Memory) SetRetained(*session.Message) error { return nil }
 
 // DeleteRetained implements Store.
 func (Memory) DeleteRetained(string) error { return nil }
