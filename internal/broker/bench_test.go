@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,7 +72,10 @@ func (c *rawClient) subscribe(tb testing.TB, filter string, qos byte) {
 // BenchmarkPublishThroughBroker measures one message published by one
 // client, routed, and delivered to one subscriber over loopback. The
 // allocs/op figure counts every allocation of the process per message:
-// client encode and decode included.
+// client encode and decode included. With MOAT_BENCH_ADDR=host:port the
+// same clients run against an external broker (a separate Moat process, or
+// Mosquitto) and allocs/op then counts the clients only; scripts/bench-core
+// uses that to compare Moat with Mosquitto in one run.
 func BenchmarkPublishThroughBroker(b *testing.B) {
 	for _, qos := range []byte{0, 1} {
 		for _, size := range []int{16, 1024} {
@@ -86,7 +90,10 @@ func BenchmarkPublishThroughBroker(b *testing.B) {
 const benchWindow = 256
 
 func benchPublish(b *testing.B, qos byte, size int) {
-	addr, _ := testutil.Start(b, nil)
+	addr := os.Getenv("MOAT_BENCH_ADDR")
+	if addr == "" {
+		addr, _ = testutil.Start(b, nil)
+	}
 	sub := dialRaw(b, addr, "sub")
 	sub.subscribe(b, "bench/#", qos)
 	pub := dialRaw(b, addr, "pub")

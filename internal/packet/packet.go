@@ -38,6 +38,7 @@ var typeNames = [...]string{"RESERVED", "CONNECT", "CONNACK", "PUBLISH", "PUBACK
 	"PUBREL", "PUBCOMP", "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ",
 	"PINGRESP", "DISCONNECT", "AUTH"}
 
+// String names the packet type as the specification does ("PUBLISH").
 func (t Type) String() string {
 	if int(t) < len(typeNames) {
 		return typeNames[t]
@@ -55,6 +56,7 @@ const (
 	V5   Version = 5
 )
 
+// String reports the protocol version as "3.1", "3.1.1" or "5.0".
 func (v Version) String() string {
 	switch v {
 	case V31:

@@ -115,6 +115,7 @@ type Error struct {
 	Msg   string
 }
 
+// Error formats the reason code, the field and the message.
 func (e *Error) Error() string {
 	if e.Field == "" {
 		return fmt.Sprintf("%s: %s", e.Code, e.Msg)
