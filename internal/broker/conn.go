@@ -66,6 +66,7 @@ type conn struct {
 	will         *will
 	aliasIn      map[uint16]string
 	reauth       *reauthState
+	pub          packet.Publish // decode target of inbound PUBLISH
 	normalClose  bool // DISCONNECT received
 	sendWillAnew bool // DISCONNECT 0x04
 
@@ -137,11 +138,25 @@ func (c *conn) readLoop() error {
 			// [MQTT-3.1.2-22] one and a half times the keep alive.
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
 		}
-		pk, err := c.r.ReadPacket(c.version)
+		h, body, err := c.r.ReadRaw(c.version)
 		if err != nil {
 			return err
 		}
-		if err := c.handle(pk); err != nil {
+		if h.Type == packet.PUBLISH {
+			// The hot path decodes into the connection's own struct; the
+			// fields alias body, which is fresh for every packet.
+			if err := packet.DecodePublish(h, body, c.version, &c.pub); err != nil {
+				return err
+			}
+			err = c.handlePublish(&c.pub)
+		} else {
+			pk, derr := packet.Decode(h, body, c.version)
+			if derr != nil {
+				return derr
+			}
+			err = c.handle(pk)
+		}
+		if err != nil {
 			return err
 		}
 		if c.closed.Load() {
