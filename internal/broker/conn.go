@@ -67,8 +67,8 @@ type conn struct {
 	aliasIn      map[uint16]string
 	reauth       *reauthState
 	pub          packet.Publish // decode target of inbound PUBLISH
-	normalClose  bool // DISCONNECT received
-	sendWillAnew bool // DISCONNECT 0x04
+	normalClose  bool           // DISCONNECT received
+	sendWillAnew bool           // DISCONNECT 0x04
 
 	// Outbound queue, guarded by outMu.
 	outMu     sync.Mutex
