@@ -2,9 +2,11 @@ package broker
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -127,8 +129,23 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 	}
 	c.writing.Store(true)
 	go c.writeLoop()
-	err := c.readLoop()
+	err := c.safeReadLoop()
 	c.finish(err)
+}
+
+// safeReadLoop contains a bug in one connection's handling to that
+// connection: the panic is logged with its stack, counted and audited, and
+// the connection closes with 0x83 instead of the process dying.
+func (c *conn) safeReadLoop() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.b.metrics.Panics.Add(1)
+			c.b.log.Error("BUG: panic while handling a client; connection closed",
+				"client_id", c.clientID, "remote", c.info.Remote, "panic", r, "stack", string(debug.Stack()))
+			err = fail(packet.ImplementationSpecificError, fmt.Sprint("internal error: ", r))
+		}
+	}()
+	return c.readLoop()
 }
 
 // readLoop reads and handles packets until the connection ends.

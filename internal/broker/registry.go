@@ -15,14 +15,6 @@ var (
 	errStore        = errors.New("session store unavailable")
 )
 
-// detachFailed undoes attach when the session could not be saved.
-func (b *Broker) detachFailed(c *conn, s *Session) {
-	s.mu.Lock()
-	if s.conn == c {
-		s.conn = nil
-	}
-	s.mu.Unlock()
-}
 
 // attach binds connection c to its session: an existing one (taken over
 // from its current connection when there is one) unless cleanStart, or a
@@ -57,20 +49,29 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry time.Duration) (*Sessio
 			b.metrics.SessionsCurrent.Add(1)
 		}
 		s.mu.Lock()
+		oldVersion, oldExpiry, oldSubject := s.version, s.expiry, s.subject.Load()
+		s.version, s.expiry = c.version, expiry
+		s.subject.Store(c.subject)
+		if err := s.saveLocked(); err != nil {
+			// Nothing changes when the record cannot be written: a resumed
+			// session stays offline as it was, a new one is dropped.
+			s.version, s.expiry = oldVersion, oldExpiry
+			s.subject.Store(oldSubject)
+			s.mu.Unlock()
+			if !present {
+				b.endSessionLocked(s)
+			}
+			b.mu.Unlock()
+			if endedWill != nil {
+				b.publishWill(endedWill)
+			}
+			return nil, false, errStore
+		}
 		s.stopTimersLocked()
 		s.will = nil // reconnected in time: the delayed will is not sent [MQTT-3.1.3-9]
 		s.conn = c
-		s.subject.Store(c.subject)
-		s.version = c.version
-		s.expiry = expiry
 		s.inflight.SetLimit(c.outboundWindow())
-		err := s.saveLocked()
 		s.mu.Unlock()
-		if err != nil {
-			b.mu.Unlock()
-			b.detachFailed(c, s)
-			return nil, false, errStore
-		}
 		b.mu.Unlock()
 		if endedWill != nil {
 			b.publishWill(endedWill)

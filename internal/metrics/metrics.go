@@ -44,6 +44,8 @@ type Metrics struct {
 	// by reason code.
 	Refused     [256]atomic.Uint64
 	Disconnects [256]atomic.Uint64
+	// Panics counts connection handlers that panicked (bugs).
+	Panics atomic.Uint64
 }
 
 // Drop counts one dropped message.
