@@ -15,7 +15,6 @@ var (
 	errStore        = errors.New("session store unavailable")
 )
 
-
 // attach binds connection c to its session: an existing one (taken over
 // from its current connection when there is one) unless cleanStart, or a
 // new one. It reports whether a session was present [MQTT-3.2.2-2].
