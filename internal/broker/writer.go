@@ -90,21 +90,52 @@ func (c *conn) encode(it *outItem) {
 		if it.pkt == nil {
 			return
 		}
-		buf, err := packet.Append(c.wbuf, it.pkt, c.version)
-		if err != nil {
-			c.b.log.Error("encoding packet", "client_id", c.clientID, "type", it.pkt.Type().String(), "error", err)
-			return
-		}
-		if c.maxOut > 0 && len(buf)-len(c.wbuf) > c.maxOut {
-			// Never exceed the client's maximum [MQTT-3.1.2-24]; properties
-			// are what can make a control packet too big.
-			if p, ok := it.pkt.(interface{ dropOptional() }); ok {
-				p.dropOptional()
-			}
-			return
-		}
-		c.wbuf = buf
+		c.encodePacket(it.pkt)
 	}
+}
+
+// encodePacket appends a control packet. One over the client's Maximum
+// Packet Size [MQTT-3.1.2-24] loses its Reason String and User Properties
+// first [MQTT-3.1.2-25]; if it is still too large it is not sent.
+func (c *conn) encodePacket(p packet.Packet) {
+	start := len(c.wbuf)
+	buf, err := packet.Append(c.wbuf, p, c.version)
+	if err == nil && c.maxOut > 0 && len(buf)-start > c.maxOut {
+		if props := propertiesOf(p); props != nil {
+			props.DropDiagnostics()
+			buf, err = packet.Append(c.wbuf, p, c.version)
+		}
+		if err == nil && len(buf)-start > c.maxOut {
+			c.b.log.Warn("packet over the client's maximum size not sent", "client_id", c.clientID,
+				"type", p.Type().String(), "size", len(buf)-start, "max", c.maxOut)
+			c.wbuf = buf[:start]
+			return
+		}
+	}
+	if err != nil {
+		c.b.log.Error("encoding packet", "client_id", c.clientID, "type", p.Type().String(), "error", err)
+		c.wbuf = c.wbuf[:start]
+		return
+	}
+	c.wbuf = buf
+}
+
+// propertiesOf returns the properties of the control packets the broker
+// sends through the writer.
+func propertiesOf(p packet.Packet) *packet.Properties {
+	switch p := p.(type) {
+	case *packet.Connack:
+		return &p.Properties
+	case *packet.Suback:
+		return &p.Properties
+	case *packet.Unsuback:
+		return &p.Properties
+	case *packet.Disconnect:
+		return &p.Properties
+	case *packet.Auth:
+		return &p.Properties
+	}
+	return nil
 }
 
 func (c *conn) encodeAck(it *outItem) {
