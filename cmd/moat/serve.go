@@ -52,13 +52,15 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
 		return 1
 	}
+	// Catch signals before the listeners open, so that a SIGTERM at any
+	// moment after that shuts down gracefully.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	if err := srv.Start(); err != nil {
 		log.Error("start failed", "error", err)
 		return 1
 	}
 	log.Info("moat started", "version", version)
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	got := <-sig
 	log.Info("shutting down", "signal", got.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -224,8 +224,10 @@ func (c *conn) finish(err error) {
 		c.b.log.Debug("connection ended", "client_id", c.clientID, "remote", c.info.Remote, "error", err)
 	}
 	c.stopWriter()
-	c.closeNow()
+	// The session goes offline before the socket closes, so that a client
+	// that saw its connection end finds its session offline.
 	c.b.detach(c)
+	c.closeNow()
 }
 
 func isTimeout(err error) bool {

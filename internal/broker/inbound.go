@@ -177,7 +177,6 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 	}
 	c.normalClose = true
 	c.sendWillAnew = p.ReasonCode == packet.DisconnectWithWill
-	c.closeNow()
 	return errClosed
 }
 

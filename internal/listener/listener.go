@@ -26,7 +26,7 @@ type TCP struct {
 	Address string
 	Admit   Admit // nil admits everything
 	Handle  Handler
-	Log     *slog.Logger
+	Log     *slog.Logger // nil: slog.Default()
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -68,7 +68,7 @@ func (l *TCP) Serve() {
 				return
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			l.Log.Warn("accept failed; backing off", "listener", l.Name, "error", err, "backoff", backoff)
+			l.logger().Warn("accept failed; backing off", "listener", l.Name, "error", err, "backoff", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -89,19 +89,28 @@ func (l *TCP) Serve() {
 	}
 }
 
+func (l *TCP) logger() *slog.Logger {
+	if l.Log == nil {
+		return slog.Default()
+	}
+	return l.Log
+}
+
 func (l *TCP) isClosed() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closed
 }
 
-// Close stops accepting. Established connections are the broker's to end.
+// Close stops accepting; it is idempotent. Established connections are
+// the broker's to end.
 func (l *TCP) Close() error {
 	l.mu.Lock()
+	already := l.closed
 	l.closed = true
 	ln := l.ln
 	l.mu.Unlock()
-	if ln == nil {
+	if ln == nil || already {
 		return nil
 	}
 	return ln.Close()

@@ -13,13 +13,16 @@ type Inflight struct {
 }
 
 // NewInflight returns a window of the given capacity.
+// The capacity is at most 65535, the number of packet identifiers.
 func NewInflight(limit int) *Inflight {
-	return &Inflight{byID: make(map[uint16]*Delivery), limit: limit}
+	return &Inflight{byID: make(map[uint16]*Delivery), limit: min(limit, maxPacketIDs)}
 }
 
+const maxPacketIDs = 65535
+
 // SetLimit changes the capacity (a new connection brings a new Receive
-// Maximum). Entries above the limit stay until acknowledged.
-func (f *Inflight) SetLimit(n int) { f.limit = n }
+// Maximum), at most 65535. Entries above the limit stay until acknowledged.
+func (f *Inflight) SetLimit(n int) { f.limit = min(n, maxPacketIDs) }
 
 // Len reports the deliveries in flight.
 func (f *Inflight) Len() int { return len(f.byID) }

@@ -37,8 +37,9 @@ type Queue struct {
 }
 
 // NewQueue returns a queue bounded by maxItems entries and maxBytes bytes.
+// Bounds below 1 are raised to 1.
 func NewQueue(maxItems, maxBytes int) *Queue {
-	return &Queue{maxItems: maxItems, maxBytes: maxBytes}
+	return &Queue{maxItems: max(maxItems, 1), maxBytes: max(maxBytes, 1)}
 }
 
 // Len reports the number of queued deliveries.

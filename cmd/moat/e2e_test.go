@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moatmq/moat/internal/testutil"
+)
+
+// lockedBuffer is a bytes.Buffer safe for the writer goroutine of exec and
+// the test reading it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// moduleRoot walks up from the working directory to the directory holding
+// go.mod.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// buildMoat compiles ./cmd/moat into a temporary directory.
+func buildMoat(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH:", err)
+	}
+	bin := filepath.Join(t.TempDir(), "moat")
+	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/moat")
+	cmd.Dir = moduleRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return port
+}
+
+func TestServeEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildMoat(t)
+	tests := []struct {
+		name       string
+		sig        syscall.Signal
+		holdClient bool // keep a connection that never sends CONNECT open
+		wantLog    []string
+	}{
+		{name: "SIGTERM", sig: syscall.SIGTERM,
+			wantLog: []string{"moat started", "signal=terminated", "stopped"}},
+		{name: "SIGINT", sig: syscall.SIGINT,
+			wantLog: []string{"moat started", "signal=interrupt", "stopped"}},
+		{name: "SIGTERM with a client connected", sig: syscall.SIGTERM, holdClient: true,
+			wantLog: []string{"stopped"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+			var logs lockedBuffer
+			cmd := exec.Command(bin, "serve", "--listen", addr)
+			cmd.Stdout = &logs
+			cmd.Stderr = &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() {
+				if cmd.ProcessState == nil {
+					cmd.Process.Kill()
+					<-done
+				}
+			})
+
+			var client net.Conn
+			testutil.Eventually(t, 10*time.Second, "moat accepts TCP on "+addr, func() bool {
+				select {
+				case err := <-done:
+					t.Fatalf("moat exited before accepting: %v\n%s", err, logs.String())
+				default:
+				}
+				c, err := net.DialTimeout("tcp", addr, time.Second)
+				if err != nil {
+					return false
+				}
+				client = c
+				return true
+			})
+			if tc.holdClient {
+				defer client.Close()
+			} else {
+				client.Close()
+			}
+
+			if err := cmd.Process.Signal(tc.sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					t.Fatalf("moat ended with %q after %v, want exit code 0\n%s", ee, tc.sig, logs.String())
+				}
+				if err != nil {
+					t.Fatalf("wait: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("moat still running 10s after %v\n%s", tc.sig, logs.String())
+			}
+			out := logs.String()
+			for _, s := range tc.wantLog {
+				if !strings.Contains(out, s) {
+					t.Errorf("log does not contain %q:\n%s", s, out)
+				}
+			}
+		})
+	}
+}
