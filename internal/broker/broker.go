@@ -25,7 +25,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/moatmq/moat/internal/acl"
@@ -99,7 +98,6 @@ type Broker struct {
 	closing  bool
 
 	connWG  sync.WaitGroup
-	idSeq   atomic.Uint64
 	started time.Time
 }
 
@@ -156,6 +154,9 @@ func (b *Broker) Publish(topicName string, payload []byte, qos byte, retain bool
 	}
 	b.router.Route(m)
 }
+
+// Uptime reports how long the broker has run.
+func (b *Broker) Uptime() time.Duration { return time.Since(b.started) }
 
 // SessionCount reports the sessions held, connected or not.
 func (b *Broker) SessionCount() int {
