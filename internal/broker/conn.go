@@ -76,8 +76,10 @@ type conn struct {
 	outMu     sync.Mutex
 	out       []outItem
 	outQoS0   int
+	outCtl    int // control packets (acks, SUBACK, PINGRESP, ...) queued
 	outClosed bool
 	signal    chan struct{} // capacity 1: the queue is not empty
+	drained   chan struct{} // capacity 1: the writer took a batch
 
 	// Writer state.
 	wbuf     []byte
@@ -99,6 +101,7 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 		nc:         nc,
 		info:       info,
 		signal:     make(chan struct{}, 1),
+		drained:    make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 		done:       make(chan struct{}),
 	}
@@ -177,6 +180,32 @@ func (c *conn) readLoop() error {
 			return err
 		}
 		if c.closed.Load() {
+			return errClosed
+		}
+		if err := c.waitDrained(); err != nil {
+			return err
+		}
+	}
+}
+
+// maxPendingControl bounds the control packets (answers to the client's
+// own packets) queued for a client that does not read: past it the reader
+// stops reading from that client until its writer catches up, so a client
+// cannot grow the broker's memory by sending without reading. The write
+// deadline cuts a client that never reads.
+const maxPendingControl = 1024
+
+func (c *conn) waitDrained() error {
+	for {
+		c.outMu.Lock()
+		n := c.outCtl
+		c.outMu.Unlock()
+		if n < maxPendingControl {
+			return nil
+		}
+		select {
+		case <-c.drained:
+		case <-c.writerDone:
 			return errClosed
 		}
 	}
@@ -298,6 +327,8 @@ func (c *conn) enqueue(it outItem) {
 			return
 		}
 		c.outQoS0++
+	} else if it.kind != outPublish {
+		c.outCtl++
 	}
 	c.out = append(c.out, it)
 	c.outMu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -320,4 +321,59 @@ func testLog() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.DiscardHandler)
+}
+
+// A client that floods QoS 1 publishes and never reads its PUBACKs is not
+// read any more once its answers pile up: its writes stall instead of the
+// broker buffering without bound, and other clients are served meanwhile.
+func TestFloodWithoutReadingIsBackpressured(t *testing.T) {
+	addr, _ := startBroker(t, broker.Options{})
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.(*net.TCPConn).SetReadBuffer(4096)
+	cp, _ := packet.Append(nil, &packet.Connect{ProtocolName: "MQTT", Version: packet.V311, CleanStart: true, ClientID: "flood"}, packet.V311)
+	if _, err := nc.Write(cp); err != nil {
+		t.Fatal(err)
+	}
+	// 4096 publishes per write, each answered by a 4-byte PUBACK.
+	var batch []byte
+	for i := range 4096 {
+		batch = packet.AppendPublish(batch, &packet.Publish{Topic: "f", QoS: 1, PacketID: uint16(i + 1)}, packet.V311)
+	}
+	const limit = 256 << 20
+	written := 0
+	for written < limit {
+		_ = nc.SetWriteDeadline(time.Now().Add(time.Second))
+		n, err := nc.Write(batch)
+		written += n
+		if err != nil {
+			if !isTimeout(err) {
+				t.Fatalf("write: %v", err)
+			}
+			break
+		}
+	}
+	if written >= limit {
+		t.Fatalf("broker kept reading %d MiB from a client that never reads", written>>20)
+	}
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("writes stalled after %d KiB; heap in use %d MiB", written>>10, ms.HeapAlloc>>20)
+	// Without backpressure the queued answers alone take hundreds of MiB.
+	if ms.HeapAlloc > 64<<20 {
+		t.Fatalf("broker heap grew to %d MiB under a flood from a client that never reads", ms.HeapAlloc>>20)
+	}
+	good := dial(t, addr, v5("good"))
+	if ack := good.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -30,8 +30,12 @@ func (c *conn) writeLoop() {
 			c.outMu.Lock()
 		}
 		batch, c.out = c.out, batch[:0]
-		c.outQoS0 = 0
+		c.outQoS0, c.outCtl = 0, 0
 		c.outMu.Unlock()
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
 
 		last := false
 		for i := range batch {
