@@ -217,6 +217,12 @@ func checkShare(group, inner string) error {
 	if inner == "" {
 		return errAt(ErrShareFilter, len(sharePrefix)+len(group)) // [MQTT-4.8.2-2]
 	}
+	// A shared subscription of a shared subscription means nothing; refusing
+	// it keeps ParseShared and ValidateFilter of the inner filter in
+	// agreement.
+	if strings.HasPrefix(inner, sharePrefix) {
+		return errAt(ErrShareFilter, len(sharePrefix)+len(group)+1)
+	}
 	return nil
 }
 

@@ -111,13 +111,14 @@ func TestParseShared(t *testing.T) {
 		{"$share/g/a/+", "g", "a/+", true, 0},
 		{"$share/consumers/#", "consumers", "#", true, 0},
 		{"$share/g//", "g", "/", true, 0},
-		{"$share/g/$share/h/x", "g", "$share/h/x", true, 0},
-		{"$share//a", "", "", true, ErrShareName},    // [MQTT-4.8.2-1]
-		{"$share/", "", "", true, ErrShareName},      // [MQTT-4.8.2-1]
-		{"$share/a+b/x", "", "", true, ErrShareName}, // [MQTT-4.8.2-2]
-		{"$share/a#/x", "", "", true, ErrShareName},  // [MQTT-4.8.2-2]
-		{"$share/g", "", "", true, ErrShareFilter},   // [MQTT-4.8.2-2]
-		{"$share/g/", "", "", true, ErrShareFilter},  // [MQTT-4.8.2-2]
+		{"$share/g/$share/h/x", "", "", true, ErrShareFilter}, // nested shares refused
+		{"$share/0/$share/", "", "", true, ErrShareFilter},    // found by FuzzValidateFilter
+		{"$share//a", "", "", true, ErrShareName},             // [MQTT-4.8.2-1]
+		{"$share/", "", "", true, ErrShareName},               // [MQTT-4.8.2-1]
+		{"$share/a+b/x", "", "", true, ErrShareName},          // [MQTT-4.8.2-2]
+		{"$share/a#/x", "", "", true, ErrShareName},           // [MQTT-4.8.2-2]
+		{"$share/g", "", "", true, ErrShareFilter},            // [MQTT-4.8.2-2]
+		{"$share/g/", "", "", true, ErrShareFilter},           // [MQTT-4.8.2-2]
 		{"$share/g/a/#/b", "", "", true, ErrMultiLevelWildcard},
 		{"$share/g/a+", "", "", true, ErrSingleLevelWildcard},
 	}
