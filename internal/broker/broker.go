@@ -30,6 +30,7 @@ import (
 	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
@@ -62,17 +63,18 @@ type Limits struct {
 	AllowEmptyClientID      bool
 }
 
-// Options are the broker's dependencies. Zero seams get safe defaults: the
-// anonymous authenticator, the allow-all authorizer (which still protects
+// Options are the broker's dependencies. Zero seams get safe defaults: open
+// admission, the anonymous authenticator, the allow-all authorizer (which still protects
 // $SYS), a discarding audit sink, fresh metrics and the memory store.
 type Options struct {
-	Limits  Limits
-	Auth    auth.Chain
-	ACL     acl.Authorizer
-	Audit   audit.Sink
-	Metrics *metrics.Metrics
-	Store   store.Store
-	Log     *slog.Logger
+	Limits    Limits
+	Admission limits.Admission
+	Auth      auth.Chain
+	ACL       acl.Authorizer
+	Audit     audit.Sink
+	Metrics   *metrics.Metrics
+	Store     store.Store
+	Log       *slog.Logger
 	// Router delivers routed messages; nil means local delivery only.
 	Router Router
 }
@@ -81,6 +83,7 @@ type Options struct {
 // Serve.
 type Broker struct {
 	lim     Limits
+	admit   limits.Admission
 	auth    auth.Chain
 	acl     acl.Authorizer
 	audit   audit.Sink
@@ -105,6 +108,7 @@ type Broker struct {
 func New(o Options) *Broker {
 	b := &Broker{
 		lim:      o.Limits,
+		admit:    o.Admission,
 		auth:     o.Auth,
 		acl:      o.ACL,
 		audit:    o.Audit,
@@ -115,6 +119,9 @@ func New(o Options) *Broker {
 		sessions: make(map[string]*Session),
 		conns:    make(map[*conn]struct{}),
 		started:  time.Now(),
+	}
+	if b.admit == nil {
+		b.admit = limits.Open{}
 	}
 	if b.auth == nil {
 		b.auth = auth.Chain{auth.Anonymous{}}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/audit"
+	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
@@ -65,6 +66,7 @@ type conn struct {
 	authData     []byte // last server data of the CONNECT exchange, for CONNACK
 	recvMax      uint16 // client's Receive Maximum
 	sess         *Session
+	admitted     *limits.Client // passed admission after CONNECT
 	will         *will
 	aliasIn      map[uint16]string
 	reauth       *reauthState
@@ -117,6 +119,9 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 	b.metrics.ConnectionsCurrent.Add(1)
 	b.metrics.ConnectionsTotal.Add(1)
 	defer func() {
+		if c.admitted != nil {
+			b.admit.Closed(c.admitted)
+		}
 		b.metrics.ConnectionsCurrent.Add(-1)
 		b.mu.Lock()
 		delete(b.conns, c)

@@ -12,6 +12,7 @@ import (
 	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
 	"github.com/moatmq/moat/internal/topic"
@@ -37,9 +38,21 @@ func (c *conn) connect() bool {
 		c.refuse(code, why, cp)
 		return false
 	}
+	client := &limits.Client{Listener: c.info.Listener, Remote: c.info.Remote, Version: c.version,
+		ClientID: c.clientID, Username: strings.Clone(cp.Username)}
+	if code := b.admit.Connect(client); code != 0 {
+		c.refuse(code, "not admitted", cp)
+		return false
+	}
+	c.admitted = client // Closed is due from here on
 	id, err := c.authenticate(cp)
 	clear(cp.Password) // the secret is not needed any more
 	if err != nil {
+		return false
+	}
+	client.Identity = id
+	if code := b.admit.Authenticated(client); code != 0 {
+		c.refuse(code, "not admitted after authentication", cp)
 		return false
 	}
 	c.subject = &acl.Subject{ClientID: c.clientID, Username: strings.Clone(cp.Username), Identity: id}

@@ -18,6 +18,7 @@ import (
 	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/listener"
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
@@ -376,4 +377,70 @@ func TestFloodWithoutReadingIsBackpressured(t *testing.T) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// gate refuses user "banned" after CONNECT and client id "quota" after
+// authentication, and counts releases.
+type gate struct {
+	limits.Open
+	mu       sync.Mutex
+	admitted map[string]int // client id: Connect passed minus Closed
+}
+
+func (g *gate) Connect(c *limits.Client) packet.ReasonCode {
+	if c.Username == "banned" {
+		return packet.Banned
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.admitted[c.ClientID]++
+	return 0
+}
+
+func (g *gate) Authenticated(c *limits.Client) packet.ReasonCode {
+	if c.Identity == nil {
+		panic("Authenticated without identity")
+	}
+	if c.ClientID == "quota" {
+		return packet.QuotaExceeded
+	}
+	return 0
+}
+
+func (g *gate) Closed(c *limits.Client) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.admitted[c.ClientID]--
+}
+
+func (g *gate) open(id string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.admitted[id]
+}
+
+func TestAdmissionGates(t *testing.T) {
+	g := &gate{admitted: map[string]int{}}
+	addr, _ := startBroker(t, broker.Options{Admission: g})
+	cp := v5("b")
+	cp.Username, cp.UsernameFlag = "banned", true
+	c := dial(t, addr, cp)
+	if ack := c.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != packet.Banned {
+		t.Fatalf("want CONNACK 0x8A, got %v", ack.ReasonCode)
+	}
+	c = dial(t, addr, v5("quota"))
+	if ack := c.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("want CONNACK 0x97, got %v", ack.ReasonCode)
+	}
+	ok := dial(t, addr, v5("fine"))
+	if ack := ok.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	if g.open("fine") != 1 {
+		t.Fatalf("admitted client not counted open: %d", g.open("fine"))
+	}
+	ok.send(t, &packet.Disconnect{}, packet.V5)
+	testutil.Eventually(t, 2*time.Second, "Closed called for every admitted client", func() bool {
+		return g.open("fine") == 0 && g.open("quota") == 0
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/listener"
 	"github.com/moatmq/moat/internal/topic"
 )
@@ -29,13 +30,15 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := broker.New(broker.Options{Limits: Limits(cfg), Log: log})
+	admission := limits.Open{}
+	b := broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Log: log})
 	s := &Server{cfg: cfg, log: log, broker: b}
 	for _, lc := range cfg.Listeners {
 		s.listeners = append(s.listeners, &listener.TCP{
 			Name:    lc.Name,
 			Address: lc.Address,
 			Log:     log,
+			Admit:   admission.Accept,
 			Handle: func(nc net.Conn, name string, remote netip.AddrPort) {
 				b.Serve(nc, broker.ConnInfo{Listener: name, Remote: remote})
 			},

@@ -1,0 +1,59 @@
+// Package limits decides whether connections are admitted: the Admission
+// seam the broker and the listeners call, and (in later issues) IP filters,
+// bans, connection quotas and rate limits behind it.
+package limits
+
+import (
+	"net/netip"
+
+	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/packet"
+)
+
+// Client describes a connection at admission time. Identity is nil before
+// authentication.
+type Client struct {
+	Listener string
+	Remote   netip.AddrPort
+	Version  packet.Version
+	ClientID string
+	Username string
+	Identity *auth.Identity
+}
+
+// Admission is consulted at each gate a connection passes. Implementations
+// are safe for concurrent use and fast; a refusal is final for that
+// connection.
+type Admission interface {
+	// Accept runs when a connection is accepted, before any TLS work or
+	// read. False closes it at once.
+	Accept(listener string, remote netip.AddrPort) bool
+	// Connect runs after CONNECT is decoded and before authentication.
+	// A non-zero code refuses with that CONNACK reason (0x89 server busy,
+	// 0x8A banned, 0x9F connection rate exceeded, ...).
+	Connect(c *Client) packet.ReasonCode
+	// Authenticated runs after authentication, with the identity; a
+	// non-zero code refuses (per-identity quotas, session ownership).
+	Authenticated(c *Client) packet.ReasonCode
+	// Closed runs once for every client that passed Connect, when its
+	// connection ends, so that counted resources are released.
+	Closed(c *Client)
+}
+
+// Open admits everything. It is the broker core's admission until the
+// firewall, bans and quotas land.
+type Open struct{}
+
+var _ Admission = Open{}
+
+// Accept implements Admission.
+func (Open) Accept(string, netip.AddrPort) bool { return true }
+
+// Connect implements Admission.
+func (Open) Connect(*Client) packet.ReasonCode { return 0 }
+
+// Authenticated implements Admission.
+func (Open) Authenticated(*Client) packet.ReasonCode { return 0 }
+
+// Closed implements Admission.
+func (Open) Closed(*Client) {}
