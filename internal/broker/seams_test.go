@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os"
 	"runtime"
 	"sync"
@@ -37,8 +36,8 @@ func startBroker(t *testing.T, o broker.Options) (string, *broker.Broker) {
 	}
 	b := broker.New(o)
 	l := &listener.TCP{Name: "test", Address: "127.0.0.1:0", Log: testLog(),
-		Handle: func(nc net.Conn, name string, remote netip.AddrPort) {
-			b.Serve(nc, broker.ConnInfo{Listener: name, Remote: remote})
+		Handle: func(a listener.Accepted) {
+			b.Serve(a.Conn, broker.ConnInfo{Listener: a.Listener, Remote: a.Remote})
 		}}
 	if err := l.Listen(); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,24 @@
 // Package listener accepts network connections and hands them to a
 // callback. It never imports the broker: the server wires the callback.
-// Admission runs on accept, before any per-connection work (and, once TLS
-// lands, before any handshake).
+//
+// Each accepted connection goes through these steps on its own goroutine,
+// so that a slow or hostile peer never holds up the accept loop:
+//
+//  1. PROXY protocol (when configured): the real client address, honoured
+//     only from trusted sources, within its deadline;
+//  2. admission on the real address, before any TLS work;
+//  3. the TLS handshake (tls and wss), within its deadline;
+//  4. for ws and wss, an HTTP server that upgrades to WebSocket;
+//  5. the handler.
 package listener
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -17,19 +28,44 @@ import (
 // must be fast; a refused connection is closed at once.
 type Admit func(listener string, remote netip.AddrPort) bool
 
-// Handler serves one accepted connection on its own goroutine.
-type Handler func(nc net.Conn, listener string, remote netip.AddrPort)
+// Accepted is a connection ready for MQTT.
+type Accepted struct {
+	Conn     net.Conn
+	Listener string
+	Remote   netip.AddrPort       // the real client (after PROXY protocol)
+	TLS      *tls.ConnectionState // nil without TLS
+}
 
-// TCP is a plain TCP listener.
+// Handler serves one connection; it returns when the connection ends.
+type Handler func(a Accepted)
+
+// ProxyFunc applies the PROXY protocol to an accepted connection: it
+// returns the connection to use (whose RemoteAddr is the real client) or an
+// error, which closes it.
+type ProxyFunc func(nc net.Conn) (net.Conn, error)
+
+// TCP is a listener for every transport: plain TCP, TLS, and (with HTTP
+// set) WebSocket over either.
 type TCP struct {
 	Name    string
 	Address string
-	Admit   Admit // nil admits everything
-	Handle  Handler
-	Log     *slog.Logger // nil: slog.Default()
+	Admit   Admit     // nil admits everything
+	Proxy   ProxyFunc // nil: no PROXY protocol
+	// TLS, when set, makes the listener run a TLS handshake bounded by
+	// HandshakeTimeout (default 10s).
+	TLS              *tls.Config
+	HandshakeTimeout time.Duration
+	// HTTP, when set, serves connections with an HTTP server (the
+	// WebSocket upgrade handler, which calls the MQTT handler itself)
+	// instead of Handle.
+	HTTP   http.Handler
+	Handle Handler
+	Log    *slog.Logger // nil: slog.Default()
 
 	mu     sync.Mutex
 	ln     net.Listener
+	http   *http.Server
+	conns  *connQueue
 	wg     sync.WaitGroup
 	closed bool
 }
@@ -60,6 +96,9 @@ func (l *TCP) Addr() net.Addr {
 // file descriptors) back off exponentially up to one second instead of
 // spinning.
 func (l *TCP) Serve() {
+	if l.HTTP != nil {
+		l.startHTTP()
+	}
 	var backoff time.Duration
 	for {
 		nc, err := l.ln.Accept()
@@ -73,20 +112,66 @@ func (l *TCP) Serve() {
 			continue
 		}
 		backoff = 0
-		remote := addrPort(nc.RemoteAddr())
-		if l.Admit != nil && !l.Admit(l.Name, remote) {
-			nc.Close()
-			continue
-		}
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetNoDelay(true)
 		}
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
-			l.Handle(nc, l.Name, remote)
+			l.prepare(nc)
 		}()
 	}
+}
+
+// prepare runs the PROXY, admission and TLS steps, then hands the
+// connection over.
+func (l *TCP) prepare(nc net.Conn) {
+	if l.Proxy != nil {
+		pc, err := l.Proxy(nc)
+		if err != nil {
+			l.logger().Info("PROXY protocol refused", "listener", l.Name, "remote", nc.RemoteAddr().String(), "error", err)
+			nc.Close()
+			return
+		}
+		nc = pc
+	}
+	remote := addrPort(nc.RemoteAddr())
+	if l.Admit != nil && !l.Admit(l.Name, remote) {
+		nc.Close()
+		return
+	}
+	a := Accepted{Conn: nc, Listener: l.Name, Remote: remote}
+	if l.TLS != nil {
+		tc, err := l.handshake(nc)
+		if err != nil {
+			l.logger().Info("TLS handshake failed", "listener", l.Name, "remote", remote, "error", err)
+			nc.Close()
+			return
+		}
+		st := tc.ConnectionState()
+		a.Conn, a.TLS = tc, &st
+	}
+	if l.HTTP != nil {
+		if !l.conns.put(a.Conn) {
+			a.Conn.Close()
+		}
+		return
+	}
+	l.Handle(a)
+}
+
+func (l *TCP) handshake(nc net.Conn) (*tls.Conn, error) {
+	timeout := l.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	tc := tls.Server(nc, l.TLS)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
 }
 
 func (l *TCP) logger() *slog.Logger {
@@ -103,17 +188,27 @@ func (l *TCP) isClosed() bool {
 }
 
 // Close stops accepting; it is idempotent. Established connections are
-// the broker's to end.
+// the broker's to end; WebSocket connections still in their HTTP upgrade
+// are closed.
 func (l *TCP) Close() error {
 	l.mu.Lock()
 	already := l.closed
 	l.closed = true
-	ln := l.ln
+	ln, hs, q := l.ln, l.http, l.conns
 	l.mu.Unlock()
 	if ln == nil || already {
 		return nil
 	}
-	return ln.Close()
+	err := ln.Close()
+	if q != nil {
+		q.close()
+	}
+	if hs != nil {
+		// Closes idle and upgrading connections; hijacked (upgraded)
+		// WebSocket connections belong to their handlers.
+		_ = hs.Close()
+	}
+	return err
 }
 
 // Wait blocks until every handler returned.

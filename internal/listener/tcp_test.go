@@ -154,10 +154,11 @@ func TestTCPHandleAndAdmit(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := &recorder{}
 			l := &listener.TCP{Name: "edge-1"}
-			l.Handle = func(nc net.Conn, name string, remote netip.AddrPort) {
+			l.Handle = func(a listener.Accepted) {
+				nc := a.Conn
 				defer nc.Close()
 				rec.mu.Lock()
-				rec.handles = append(rec.handles, call{name, remote})
+				rec.handles = append(rec.handles, call{a.Listener, a.Remote})
 				rec.mu.Unlock()
 				// Prove nc is the accepted connection: echo a byte.
 				var b [1]byte
@@ -259,7 +260,8 @@ func TestTCPCloseStopsServe(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := &listener.TCP{Name: "n", Handle: func(nc net.Conn, _ string, _ netip.AddrPort) {
+			l := &listener.TCP{Name: "n", Handle: func(a listener.Accepted) {
+				nc := a.Conn
 				defer nc.Close()
 				var b [1]byte
 				if _, err := io.ReadFull(nc, b[:]); err == nil {
@@ -293,7 +295,8 @@ func TestTCPWaitWaitsForHandlers(t *testing.T) {
 	entered := make(chan struct{}, 2)
 	var mu sync.Mutex
 	finished := 0
-	l := &listener.TCP{Name: "n", Handle: func(nc net.Conn, _ string, _ netip.AddrPort) {
+	l := &listener.TCP{Name: "n", Handle: func(a listener.Accepted) {
+		nc := a.Conn
 		defer nc.Close()
 		entered <- struct{}{}
 		<-release

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
@@ -39,8 +38,8 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			Address: lc.Address,
 			Log:     log,
 			Admit:   admission.Accept,
-			Handle: func(nc net.Conn, name string, remote netip.AddrPort) {
-				b.Serve(nc, broker.ConnInfo{Listener: name, Remote: remote})
+			Handle: func(a listener.Accepted) {
+				b.Serve(a.Conn, broker.ConnInfo{Listener: a.Listener, Remote: a.Remote})
 			},
 		})
 	}
