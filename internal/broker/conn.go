@@ -23,6 +23,12 @@ import (
 type ConnInfo struct {
 	Listener string         // listener name
 	Remote   netip.AddrPort // client address (after PROXY protocol, when used)
+	// CertIdentity is the identity taken from a verified client
+	// certificate (mutual TLS); empty without one.
+	CertIdentity string
+	// RequireUsernameMatch refuses a CONNECT whose user name is not
+	// CertIdentity (and one without a certificate).
+	RequireUsernameMatch bool
 }
 
 // outKind is what an outbound queue item holds.

@@ -117,6 +117,9 @@ func (c *conn) checkConnect(cp *packet.Connect) (packet.ReasonCode, string) {
 			return packet.PayloadFormatInvalid, "will payload is not UTF-8" // [MQTT-3.1.3-11]
 		}
 	}
+	if c.info.RequireUsernameMatch && (c.info.CertIdentity == "" || !cp.UsernameFlag || cp.Username != c.info.CertIdentity) {
+		return packet.NotAuthorized, "user name does not match the client certificate identity"
+	}
 	return 0, ""
 }
 
@@ -131,16 +134,17 @@ func (b *Broker) assignClientID() string {
 func (c *conn) authenticate(cp *packet.Connect) (*auth.Identity, error) {
 	b := c.b
 	req := &auth.Request{
-		Listener:    c.info.Listener,
-		Remote:      c.info.Remote,
-		Version:     cp.Version,
-		ClientID:    c.clientID,
-		Username:    cp.Username,
-		HasUsername: cp.UsernameFlag,
-		Password:    cp.Password,
-		HasPassword: cp.PasswordFlag,
-		Method:      cp.Properties.AuthenticationMethod,
-		Data:        cp.Properties.AuthenticationData,
+		Listener:     c.info.Listener,
+		Remote:       c.info.Remote,
+		Version:      cp.Version,
+		ClientID:     c.clientID,
+		Username:     cp.Username,
+		HasUsername:  cp.UsernameFlag,
+		Password:     cp.Password,
+		HasPassword:  cp.PasswordFlag,
+		CertIdentity: c.info.CertIdentity,
+		Method:       cp.Properties.AuthenticationMethod,
+		Data:         cp.Properties.AuthenticationData,
 	}
 	c.authMethod = strings.Clone(req.Method)
 	ctx, cancel := context.WithTimeout(context.Background(), b.lim.ConnectTimeout)

@@ -443,3 +443,43 @@ func TestAdmissionGates(t *testing.T) {
 		return g.open("fine") == 0 && g.open("quota") == 0
 	})
 }
+
+// ConnInfo carries the certificate identity to authenticators, and
+// RequireUsernameMatch refuses a user name that is not that identity.
+func TestCertificateIdentity(t *testing.T) {
+	seen := make(chan string, 4)
+	a := authFunc(func(r *auth.Request) auth.Result {
+		seen <- r.CertIdentity
+		return auth.Result{Decision: auth.Allow, Identity: &auth.Identity{Name: r.CertIdentity, Method: "certificate"}}
+	})
+	b := broker.New(broker.Options{Limits: server.Limits(config.Default()), Auth: auth.Chain{a}})
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	connect := func(user string) packet.ReasonCode {
+		cli, srv := net.Pipe()
+		defer cli.Close()
+		go b.Serve(srv, broker.ConnInfo{Listener: "mtls", CertIdentity: "device-7", RequireUsernameMatch: true})
+		c := &rawClient{nc: cli, r: packet.NewReader(cli, 512)}
+		cp := v5("dev")
+		cp.Username, cp.UsernameFlag = user, user != ""
+		c.send(t, cp, packet.V5)
+		return c.read(t, packet.V5).(*packet.Connack).ReasonCode
+	}
+	if code := connect("device-7"); code != 0 {
+		t.Fatalf("matching user name refused: %v", code)
+	}
+	if got := <-seen; got != "device-7" {
+		t.Fatalf("authenticator saw identity %q", got)
+	}
+	for _, user := range []string{"device-8", ""} {
+		if code := connect(user); code != packet.NotAuthorized {
+			t.Fatalf("user %q: want 0x87, got %v", user, code)
+		}
+	}
+}
+
+type authFunc func(r *auth.Request) auth.Result
+
+func (authFunc) Name() string { return "func" }
+func (f authFunc) Authenticate(_ context.Context, r *auth.Request) (auth.Result, error) {
+	return f(r), nil
+}
