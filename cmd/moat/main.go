@@ -14,6 +14,7 @@ const usage = `moat: a security-first MQTT broker
 
 Usage:
   moat serve [--config FILE] [--listen ADDR]... [--log-level LEVEL] [--log-format text|json]
+  moat certs init|server|client|inspect|crl [flags]
   moat version
 
 Run 'moat COMMAND --help' for a command's flags.
@@ -31,6 +32,8 @@ func run(args []string) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:])
+	case "certs":
+		return certsCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

@@ -15,10 +15,15 @@ type Config struct {
 	MQTT MQTT `yaml:"mqtt"`
 	// Log configures the process log.
 	Log Log `yaml:"log"`
-	// AllowInsecure acknowledges that a listener serves plain-text,
-	// unauthenticated MQTT on a non-loopback address. Without it such a
-	// configuration refuses to start.
+	// AllowInsecure acknowledges that a listener on a non-loopback address
+	// serves MQTT in plain text (tcp, ws) or, in this version, without
+	// authentication (every transport: anonymous access is the only
+	// method). Without it such a configuration refuses to start.
 	AllowInsecure bool `yaml:"allow_insecure"`
+	// DataDir is the directory for generated certificates, credentials
+	// and, later, the store. A relative path is relative to the working
+	// directory. Default "moat-data".
+	DataDir string `yaml:"data_dir"`
 }
 
 // Listener is one bound socket.
@@ -27,10 +32,87 @@ type Listener struct {
 	// "<transport>:<address>".
 	Name string `yaml:"name"`
 	// Address is host:port. Port 0 picks a free port (tests). A host that
-	// is not loopback (see IsLoopback) requires Config.AllowInsecure.
+	// is not loopback (see IsLoopback) requires Config.AllowInsecure in
+	// this version, whatever the transport.
 	Address string `yaml:"address"`
-	// Transport is "tcp" (the only transport until TLS lands).
+	// Transport is "tcp", "tls", "ws" (MQTT over WebSocket) or "wss"
+	// (MQTT over WebSocket over TLS).
 	Transport string `yaml:"transport"`
+	// TLS configures tls and wss listeners (required for them); set on a
+	// tcp or ws listener it is refused. Its defaults apply to tls and wss
+	// listeners only.
+	TLS TLS `yaml:"tls"`
+	// WebSocket configures ws and wss listeners; set on a tcp or tls
+	// listener it is refused. Its defaults apply to ws and wss listeners
+	// only.
+	WebSocket WebSocket `yaml:"websocket"`
+	// ProxyProtocol accepts PROXY protocol v1/v2 headers, only from
+	// trusted sources.
+	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol"`
+}
+
+// TLS configures a TLS listener.
+type TLS struct {
+	// Cert and Key are PEM files: the certificate chain and its private
+	// key. They are the default certificate.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// Certificates are further certificates, chosen by SNI server name.
+	Certificates []CertKey `yaml:"certificates"`
+	// MinVersion is "1.2" (default) or "1.3".
+	MinVersion string `yaml:"min_version"`
+	// CipherSuites restricts the TLS 1.2 suites (Go names such as
+	// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256). Default: ECDHE with AEAD
+	// only. Only ECDHE+AEAD suites are accepted. TLS 1.3 suites are fixed.
+	CipherSuites []string `yaml:"cipher_suites"`
+	// Curves restricts key exchange groups (X25519MLKEM768, X25519, P256,
+	// P384, P521). Default: Go's defaults.
+	Curves []string `yaml:"curves"`
+	// ClientAuth is "none" (default), "optional" or "required": whether
+	// clients present a certificate verified against ClientCA.
+	ClientAuth string `yaml:"client_auth"`
+	// ClientCA is the PEM bundle client certificates are verified against.
+	ClientCA string `yaml:"client_ca"`
+	// CRLs are PEM or DER certificate revocation lists for ClientCA.
+	CRLs []string `yaml:"crls"`
+	// Identity picks the client identity from its certificate: "cn"
+	// (default), "san-dns", "san-uri", "san-email" or "fingerprint"
+	// (SHA-256 of the certificate, hex).
+	Identity string `yaml:"identity"`
+	// RequireUsernameMatch refuses a CONNECT whose user name is not the
+	// certificate identity.
+	RequireUsernameMatch bool `yaml:"require_username_match"`
+	// HandshakeTimeout bounds the TLS handshake. Default 10s.
+	HandshakeTimeout Duration `yaml:"handshake_timeout"`
+}
+
+// CertKey is one certificate chain with its key, as PEM files.
+type CertKey struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// WebSocket configures MQTT over WebSocket.
+type WebSocket struct {
+	// Path is the HTTP path of the WebSocket endpoint. Default "/mqtt".
+	Path string `yaml:"path"`
+	// AllowedOrigins lists the Origin header values accepted (browsers
+	// send one). Empty: requests with an Origin header are refused, those
+	// without (non-browser clients) accepted. "*" accepts any origin.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// ProxyProtocol configures PROXY protocol v1/v2 on a listener.
+type ProxyProtocol struct {
+	// Trusted lists the CIDRs (load balancers) whose PROXY headers are
+	// honoured; a single IP address stands for itself (/32 or /128). See
+	// TrustedPrefixes. Non-empty enables the protocol: connections from a
+	// trusted source must send a header; from elsewhere a header is
+	// refused.
+	Trusted []string `yaml:"trusted"`
+	// Timeout bounds reading the header. Default 5s when Trusted is set;
+	// without Trusted it must be left unset.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // MQTT holds the protocol limits. Zero values are replaced by defaults in

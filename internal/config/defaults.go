@@ -18,6 +18,14 @@ const (
 	DefaultMaxQueuedBytes    = 16 << 20
 	DefaultMaxSubscriptions  = 1000
 	DefaultMaxRetained       = 100000
+
+	DefaultDataDir              = "moat-data"
+	DefaultTLSMinVersion        = "1.2"
+	DefaultTLSClientAuth        = "none"
+	DefaultTLSIdentity          = "cn"
+	DefaultTLSHandshakeTimeout  = 10 * time.Second
+	DefaultWebSocketPath        = "/mqtt"
+	DefaultProxyProtocolTimeout = 5 * time.Second
 )
 
 // ApplyDefaults fills every unset field with its documented default.
@@ -30,7 +38,9 @@ func (c *Config) ApplyDefaults() {
 		if l.Name == "" {
 			l.Name = l.Transport + ":" + l.Address
 		}
+		l.applyDefaults()
 	}
+	setDefault(&c.DataDir, DefaultDataDir)
 	m := &c.MQTT
 	setDefault(&m.MaxPacketSize, DefaultMaxPacketSize)
 	setDefault(&m.ReceiveMaximum, DefaultReceiveMaximum)
@@ -61,6 +71,26 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
+	}
+}
+
+// applyDefaults fills the settings of l's transport. TLS and WebSocket
+// defaults apply only to the transports that use them, so that settings
+// on any other listener stay empty and validation can refuse them; the
+// PROXY timeout applies only when the protocol is enabled.
+func (l *Listener) applyDefaults() {
+	if l.UsesTLS() {
+		t := &l.TLS
+		setDefault(&t.MinVersion, DefaultTLSMinVersion)
+		setDefault(&t.ClientAuth, DefaultTLSClientAuth)
+		setDefault(&t.Identity, DefaultTLSIdentity)
+		setDefault(&t.HandshakeTimeout, Duration(DefaultTLSHandshakeTimeout))
+	}
+	if l.UsesWebSocket() {
+		setDefault(&l.WebSocket.Path, DefaultWebSocketPath)
+	}
+	if len(l.ProxyProtocol.Trusted) > 0 {
+		setDefault(&l.ProxyProtocol.Timeout, Duration(DefaultProxyProtocolTimeout))
 	}
 }
 

@@ -2,45 +2,58 @@ package config
 
 import (
 	"bytes"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
 const (
-	examplePath = "testdata/moat.example.yaml"
-	docPath     = "../../docs/configuration.md"
-	beginMarker = "<!-- BEGIN moat.example.yaml -->\n```yaml\n"
-	endMarker   = "```\n<!-- END moat.example.yaml -->"
+	examplePath    = "testdata/moat.example.yaml"
+	tlsExamplePath = "testdata/moat.tls-example.yaml"
+	docPath        = "../../docs/configuration.md"
 )
 
-func TestDocExampleMatchesTestdata(t *testing.T) {
+// examplePaths are the example files docPath shows verbatim, each between
+// "<!-- BEGIN name -->" and "<!-- END name -->" lines around a yaml block.
+// The first sets every key outside the listener's transport sections to its
+// default; the second shows every key of those sections.
+var examplePaths = []string{examplePath, tlsExamplePath}
+
+func TestDocExamplesMatchTestdata(t *testing.T) {
 	doc, err := os.ReadFile(docPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	example, err := os.ReadFile(examplePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := bytes.Cut(doc, []byte(beginMarker))
-	if !ok {
-		t.Fatalf("%s lacks %q", docPath, beginMarker)
-	}
-	block, _, ok := bytes.Cut(rest, []byte(endMarker))
-	if !ok {
-		t.Fatalf("%s lacks %q", docPath, endMarker)
-	}
-	if !bytes.Equal(block, example) {
-		t.Errorf("the example in %s differs from %s; keep them identical", docPath, examplePath)
-	}
-	if _, err := Parse(block, docPath); err != nil {
-		t.Errorf("the example in %s does not parse:\n%v", docPath, err)
+	for _, path := range examplePaths {
+		example, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := filepath.Base(path)
+		begin := "<!-- BEGIN " + name + " -->\n```yaml\n"
+		end := "```\n<!-- END " + name + " -->"
+		_, rest, ok := bytes.Cut(doc, []byte(begin))
+		if !ok {
+			t.Fatalf("%s lacks %q", docPath, begin)
+		}
+		block, _, ok := bytes.Cut(rest, []byte(end))
+		if !ok {
+			t.Fatalf("%s lacks %q", docPath, end)
+		}
+		if !bytes.Equal(block, example) {
+			t.Errorf("the example in %s differs from %s; keep them identical", docPath, path)
+		}
+		if _, err := Parse(block, docPath); err != nil {
+			t.Errorf("the example %s in %s does not parse:\n%v", name, docPath, err)
+		}
 	}
 }
 
@@ -58,25 +71,88 @@ func TestExampleIsDefault(t *testing.T) {
 	}
 }
 
-// Every key of the schema appears in the example, so a new field cannot
-// go undocumented.
-func TestExampleCoversSchema(t *testing.T) {
-	data, err := os.ReadFile(filepath.FromSlash(examplePath))
-	if err != nil {
-		t.Fatal(err)
+// Every key of the schema appears in one of the examples, so a new field
+// cannot go undocumented. The transport sections cannot be set on the
+// default tcp listener, so they are covered by the TLS example.
+func TestExamplesCoverSchema(t *testing.T) {
+	l := &loader{nodes: map[string]*yaml.Node{}, leaves: map[string]leaf{}}
+	for _, path := range examplePaths {
+		data, err := os.ReadFile(filepath.FromSlash(path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.file = path
+		root := l.document(data)
+		l.mapping(root, reflect.ValueOf(Default()).Elem(), "")
 	}
-	l := &loader{file: examplePath, nodes: map[string]*yaml.Node{}, leaves: map[string]leaf{}}
-	root := l.document(data)
-	l.mapping(root, reflect.ValueOf(Default()).Elem(), "")
+	if len(l.errs.list) > 0 {
+		t.Fatalf("examples do not decode: %v", l.errs.err(""))
+	}
+	covered := map[string]bool{}
+	for p := range l.nodes {
+		covered[listIndexes.ReplaceAllString(p, "[0]")] = true
+	}
 	var missing []string
 	for _, p := range schemaPaths(reflect.TypeFor[Config](), "") {
-		if _, ok := l.nodes[p]; !ok {
+		if !covered[p] {
 			missing = append(missing, p)
 		}
 	}
 	sort.Strings(missing)
 	if len(missing) > 0 {
-		t.Errorf("%s lacks keys: %s", examplePath, strings.Join(missing, ", "))
+		t.Errorf("%s lack keys: %s", strings.Join(examplePaths, " and "), strings.Join(missing, ", "))
+	}
+}
+
+// listIndexes matches the list indexes of a key path.
+var listIndexes = regexp.MustCompile(`\[\d+\]`)
+
+// The TLS example shows what it says: the three transports with their
+// sections, defaults filled in where it leaves keys out, and allow_insecure
+// needed for every one of its listeners in this version.
+func TestTLSExample(t *testing.T) {
+	cfg, err := Load(tlsExamplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var transports []string
+	for _, l := range cfg.Listeners {
+		transports = append(transports, l.Transport)
+	}
+	if got := strings.Join(transports, ","); got != "tls,wss,tcp" {
+		t.Fatalf("transports %s", got)
+	}
+	mqtts, wss, lb := cfg.Listeners[0], cfg.Listeners[1], cfg.Listeners[2]
+	if mqtts.TLS.ClientAuth != "required" || len(mqtts.TLS.Certificates) != 1 || !mqtts.TLS.RequireUsernameMatch {
+		t.Errorf("mqtts: %+v", mqtts.TLS)
+	}
+	wantTLS := TLS{Cert: "/etc/moat/tls/server.pem", Key: "/etc/moat/tls/server.key", MinVersion: "1.2",
+		ClientAuth: "none", Identity: "cn", HandshakeTimeout: Duration(10 * time.Second)}
+	if !reflect.DeepEqual(wss.TLS, wantTLS) {
+		t.Errorf("wss defaults: got %+v, want %+v", wss.TLS, wantTLS)
+	}
+	if wss.WebSocket.Path != "/mqtt" || !unset(mqtts.WebSocket) || !unset(lb.TLS) {
+		t.Errorf("sections: %+v", cfg.Listeners)
+	}
+	wantTrusted := []netip.Prefix{netip.MustParsePrefix("10.0.1.0/24"), netip.MustParsePrefix("10.0.2.7/32")}
+	if got := lb.ProxyProtocol.TrustedPrefixes(); !reflect.DeepEqual(got, wantTrusted) {
+		t.Errorf("trusted %v", got)
+	}
+
+	data, err := os.ReadFile(tlsExamplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secure := bytes.Replace(data, []byte("allow_insecure: true"), []byte("allow_insecure: false"), 1)
+	_, err = Parse(secure, "tls.yaml")
+	const anon = "which is not a loopback address, and serves MQTT without authentication (only anonymous access exists in this version); this is refused unless allow_insecure: true is set"
+	want := []string{
+		`tls.yaml:15:14: listeners[0].address: "0.0.0.0:8883" listens on host 0.0.0.0, ` + anon,
+		`tls.yaml:68:14: listeners[1].address: "0.0.0.0:8884" listens on host 0.0.0.0, ` + anon,
+		`tls.yaml:88:14: listeners[2].address: "10.0.0.5:1883" listens on host 10.0.0.5, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("without allow_insecure got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
 	}
 }
 

@@ -278,7 +278,9 @@ func (l *loader) mergeSources(m *yaml.Node, path string, depth int) []*yaml.Node
 	return nil
 }
 
-// sequence stores the list n into the slice v, replacing what v held.
+// sequence stores the list n into the slice v, replacing what v held. An
+// empty list is stored as nil, so that `[]` means the same as leaving the
+// key out and Marshal's output (which writes nil as []) reads back equal.
 func (l *loader) sequence(n *yaml.Node, v reflect.Value, path string) {
 	r := resolve(n)
 	if isNull(r) {
@@ -287,6 +289,10 @@ func (l *loader) sequence(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if r.Kind != yaml.SequenceNode {
 		l.errAt(n, path, "must be a list, got %s", describe(n))
+		return
+	}
+	if len(r.Content) == 0 {
+		v.Set(reflect.Zero(v.Type()))
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(r.Content), len(r.Content))

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -75,8 +76,18 @@ func TestUnknownKeys(t *testing.T) {
 		`moat.yaml:1:1: bogus: unknown key`)
 	expectErrs(t, "mqtt:\n  max_qos: 1\n  max_packet_sise: 1MiB\n",
 		`moat.yaml:3:3: mqtt.max_packet_sise: unknown key (did you mean "max_packet_size"?)`)
-	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1883\n    tls: true\n",
-		`moat.yaml:3:5: listeners[0].tls: unknown key`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1883\n    tsl: {}\n",
+		`moat.yaml:3:5: listeners[0].tsl: unknown key (did you mean "tls"?)`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1883\n    transport: tls\n    tls:\n      cert: a\n      key: b\n      client_cas: c\n",
+		`moat.yaml:7:7: listeners[0].tls.client_cas: unknown key (did you mean "client_ca"?)`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1883\n    transport: tls\n    tls:\n      cert: a\n      key: b\n      certificates:\n        - {cert: c, key: d, chain: e}\n",
+		`moat.yaml:8:29: listeners[0].tls.certificates[0].chain: unknown key`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1883\n    transport: ws\n    websocket: {paht: /x}\n",
+		`moat.yaml:4:17: listeners[0].websocket.paht: unknown key (did you mean "path"?)`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1883\n    proxy_protocol:\n      trust: [10.0.0.1]\n",
+		`moat.yaml:4:7: listeners[0].proxy_protocol.trust: unknown key (did you mean "trusted"?)`)
+	expectErrs(t, "dta_dir: x\n",
+		`moat.yaml:1:1: dta_dir: unknown key (did you mean "data_dir"?)`)
 	expectErrs(t, "log:\n  Level: info\n",
 		`moat.yaml:2:3: log.Level: unknown key (did you mean "level"?)`)
 }
@@ -106,6 +117,22 @@ func TestWrongTypes(t *testing.T) {
 		{"listeners: 127.0.0.1:1883\n", `moat.yaml:1:12: listeners: must be a list, got "127.0.0.1:1883"`},
 		{"listeners:\n  - 127.0.0.1:1883\n", `moat.yaml:2:5: listeners[0]: must be a mapping of keys, got "127.0.0.1:1883"`},
 		{"allow_insecure: \"true\"\n", `moat.yaml:1:17: allow_insecure: must be true or false, got "true"`},
+		{"data_dir: [a]\n", `moat.yaml:1:11: data_dir: must be a single value, got a list`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    tls: true\n", `moat.yaml:3:10: listeners[0].tls: must be a mapping of keys, got true`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls: {cert: a, key: b, certificates: [a.pem]}\n",
+			`moat.yaml:4:43: listeners[0].tls.certificates[0]: must be a mapping of keys, got "a.pem"`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls: {cert: a, key: b, crls: a.crl}\n",
+			`moat.yaml:4:34: listeners[0].tls.crls: must be a list, got "a.crl"`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls: {cert: [a], key: b}\n",
+			`moat.yaml:4:17: listeners[0].tls.cert: must be a single value, got a list`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls: {cert: a, key: b, require_username_match: yes}\n",
+			`moat.yaml:4:52: listeners[0].tls.require_username_match: must be true or false, got "yes"`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls: {cert: a, key: b, handshake_timeout: 10}\n",
+			`moat.yaml:4:47: listeners[0].tls.handshake_timeout: invalid duration "10": want a number with a unit (h, m, s, ms, us, ns), e.g. "10s" or "1h30m"`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    transport: ws\n    websocket: {allowed_origins: [[a]]}\n",
+			`moat.yaml:4:35: listeners[0].websocket.allowed_origins[0]: must be a single value, got a list`},
+		{"listeners:\n  - address: 127.0.0.1:1\n    proxy_protocol: {trusted: [10.0.0.1], timeout: -1s}\n",
+			`moat.yaml:3:52: listeners[0].proxy_protocol.timeout: must not be negative, got -1s`},
 		{"- a\n- b\n", `moat.yaml:1:1: the top level must be a mapping of keys, got a list`},
 		{"just a string\n", `moat.yaml:1:1: the top level must be a mapping of keys, got "just a string"`},
 		{"? [a, b]\n: 1\n", `moat.yaml:1:3: keys must be plain strings, got a list`},
@@ -139,6 +166,17 @@ func TestValuesMeaningUnsetAreRefused(t *testing.T) {
 	expectErrs(t, "listeners:\n  - name: \"\"\n    address: 127.0.0.1:1\n    transport: \"\"\n",
 		`moat.yaml:2:11: listeners[0].name: "" is not accepted here: it would be replaced by the default, "tcp:127.0.0.1:1"; remove the key to use the default`,
 		`moat.yaml:4:16: listeners[0].transport: "" is not accepted here: it would be replaced by the default, "tcp"; remove the key to use the default`)
+	expectErrs(t, "data_dir: \"\"\n",
+		`moat.yaml:1:11: data_dir: "" is not accepted here: it would be replaced by the default, "moat-data"; remove the key to use the default`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls:\n      cert: a\n      key: b\n      min_version: \"\"\n      handshake_timeout: 0s\n",
+		`moat.yaml:7:20: listeners[0].tls.min_version: "" is not accepted here: it would be replaced by the default, "1.2"; remove the key to use the default`,
+		`moat.yaml:8:26: listeners[0].tls.handshake_timeout: 0s is not accepted here: it would be replaced by the default, 10s; remove the key to use the default`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1\n    transport: wss\n    tls: {cert: a, key: b, client_auth: \"\", identity: \"\"}\n    websocket: {path: \"\"}\n",
+		`moat.yaml:4:41: listeners[0].tls.client_auth: "" is not accepted here: it would be replaced by the default, "none"; remove the key to use the default`,
+		`moat.yaml:4:55: listeners[0].tls.identity: "" is not accepted here: it would be replaced by the default, "cn"; remove the key to use the default`,
+		`moat.yaml:5:23: listeners[0].websocket.path: "" is not accepted here: it would be replaced by the default, "/mqtt"; remove the key to use the default`)
+	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1\n    proxy_protocol:\n      trusted: [10.0.0.1]\n      timeout: 0s\n",
+		`moat.yaml:5:16: listeners[0].proxy_protocol.timeout: 0s is not accepted here: it would be replaced by the default, 5s; remove the key to use the default`)
 	// Zero is a real value where no default replaces it.
 	cfg := mustParse(t, "mqtt:\n  topic_alias_maximum: 0\n  max_keep_alive: 0s\n  max_qos: 0\n  retain_available: false\n")
 	if cfg.MQTT.TopicAliasMaximum != 0 || cfg.MQTT.MaxKeepAlive != 0 || *cfg.MQTT.MaxQoS != 0 || *cfg.MQTT.RetainAvailable {
@@ -183,7 +221,7 @@ func TestManyErrorsTogether(t *testing.T) {
     address: 0.0.0.0:1883
   - name: a
     address: 127.0.0.1:99999
-    transport: ws
+    transport: quic
 mqtt:
   max_qos: 3
   max_inflight: lots
@@ -195,7 +233,7 @@ log:
 		`moat.yaml:3:14: listeners[0].address: "0.0.0.0:1883" listens on host 0.0.0.0, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`,
 		`moat.yaml:4:11: listeners[1].name: duplicate listener name "a" (also listeners[0])`,
 		`moat.yaml:5:14: listeners[1].address: invalid port "99999" in "127.0.0.1:99999": want a number from 0 to 65535`,
-		`moat.yaml:6:16: listeners[1].transport: unsupported transport "ws": tcp is the only transport in this version`,
+		`moat.yaml:6:16: listeners[1].transport: unsupported transport "quic": want tcp, tls, ws or wss`,
 		`moat.yaml:8:12: mqtt.max_qos: must be 0, 1 or 2, got 3`,
 		`moat.yaml:9:17: mqtt.max_inflight: must be an integer, got "lots"`,
 		`moat.yaml:10:3: mqtt.max_packet_sise: unknown key (did you mean "max_packet_size"?)`,
@@ -306,12 +344,18 @@ func TestAgreesWithYAMLLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tlsExample, err := os.ReadFile(filepath.Join("testdata", "moat.tls-example.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, src := range []string{
-		string(example),
+		string(example), string(tlsExample),
 		"",
 		"mqtt:\n  max_packet_size: 512 KiB\n  max_qos: 1\n  max_keep_alive: 1m\n  allow_mqtt31: false\n",
 		"listeners:\n  - {name: a, address: \"[::1]:0\"}\n  - {address: \":1883\"}\nallow_insecure: true\n",
 		"log: {level: debug, format: json}\nmqtt: {receive_maximum: 0x10, max_queued_bytes: 1_000_000}\n",
+		"data_dir: /var/lib/moat\nlisteners:\n  - {address: \"[::1]:8883\", transport: tls, tls: {cert: c.pem, key: k.pem, curves: [X25519]}}\n" +
+			"  - {address: \"[::1]:8080\", transport: ws, websocket: {allowed_origins: [\"*\"]}, proxy_protocol: {trusted: [\"::1\"]}}\n",
 	} {
 		checkAgainstYAML(t, src)
 	}
@@ -366,6 +410,57 @@ func TestMarshalRoundTrip(t *testing.T) {
 	}
 }
 
+func TestMarshalRoundTripTransports(t *testing.T) {
+	src := `listeners:
+  - address: 127.0.0.1:8883
+    transport: tls
+    tls:
+      cert: c.pem
+      key: k.pem
+      certificates: [{cert: c2.pem, key: k2.pem}]
+      cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]
+      client_auth: optional
+      client_ca: ca.pem
+      crls: [a.crl]
+  - address: 127.0.0.1:8884
+    transport: wss
+    tls: {cert: c.pem, key: k.pem, min_version: "1.3"}
+    websocket: {path: /ws, allowed_origins: ["https://a.example"]}
+  - address: 127.0.0.1:8080
+    transport: ws
+    proxy_protocol: {trusted: [127.0.0.1, "::1/128"]}
+data_dir: /var/lib/moat
+`
+	cfg := mustParse(t, src)
+	out, err := cfg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out, "marshal")
+	if err != nil {
+		t.Fatalf("Parse(Marshal()):\n%v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("round trip changed the config:\n%s", out)
+	}
+	if cfg.Listeners[2].ProxyProtocol.Timeout != Duration(5*time.Second) || cfg.Listeners[1].TLS.HandshakeTimeout != Duration(10*time.Second) {
+		t.Errorf("defaults not applied: %+v", cfg.Listeners)
+	}
+}
+
+// An empty list is the same as leaving the key out, so that Marshal's
+// output, which writes nil lists as [], reads back equal.
+func TestEmptyListIsUnset(t *testing.T) {
+	cfg := mustParse(t, "listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls: {cert: a, key: b, crls: [], curves: []}\n"+
+		"    proxy_protocol: {trusted: []}\n")
+	l := cfg.Listeners[0]
+	if l.TLS.CRLs != nil || l.TLS.Curves != nil || l.ProxyProtocol.Trusted != nil || l.ProxyProtocol.Timeout != 0 {
+		t.Errorf("got %+v", l)
+	}
+	// A tcp listener may carry empty sections: they set nothing.
+	mustParse(t, "listeners:\n  - address: 127.0.0.1:1\n    tls: {}\n    websocket: {allowed_origins: []}\n")
+}
+
 func TestFieldErrorFormat(t *testing.T) {
 	cases := []struct {
 		e    FieldError
@@ -392,8 +487,15 @@ func FuzzParse(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
+	tlsExample, err := os.ReadFile(filepath.Join("testdata", "moat.tls-example.yaml"))
+	if err != nil {
+		f.Fatal(err)
+	}
 	for _, seed := range []string{
-		string(example), "", "mqtt: {max_qos: 3}\n", "listeners: [{address: ':1'}]\nallow_insecure: true\n",
+		string(example), string(tlsExample), "",
+		"listeners: [{address: '127.0.0.1:1', transport: wss, tls: {cert: a, key: b, client_auth: optional}, websocket: {path: /}}]\n",
+		"listeners: [{address: '127.0.0.1:1', transport: ws, proxy_protocol: {trusted: ['10.0.0.0/8', '::1'], timeout: 1s}}]\n",
+		"listeners: [{address: '127.0.0.1:1', tls: {cert: a}, websocket: {path: x}}]\n", "mqtt: {max_qos: 3}\n", "listeners: [{address: ':1'}]\nallow_insecure: true\n",
 		"a: &a [*a]\n", "listeners:\n  - &l {address: 127.0.0.1:1}\n  - <<: *l\n", "x: 1\n---\ny: 2\n",
 		"mqtt:\n  max_packet_size: 1 MiB\n  connect_timeout: 1h30m\n",
 	} {

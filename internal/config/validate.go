@@ -48,11 +48,14 @@ func (c *Config) validate() []*FieldError {
 	c.validateListeners(&v)
 	c.MQTT.validate(&v)
 	c.Log.validate(&v)
+	if c.DataDir == "" {
+		v.addf("data_dir", "must not be empty")
+	}
 	return v.list
 }
 
-// validateListeners checks addresses, transports, unique names and the
-// secure-defaults rule.
+// validateListeners checks addresses, transports and their settings,
+// unique names and the secure-defaults rule.
 func (c *Config) validateListeners(v *collector) {
 	if len(c.Listeners) == 0 {
 		v.addf("listeners", "at least one listener is required")
@@ -68,20 +71,35 @@ func (c *Config) validateListeners(v *collector) {
 		} else {
 			names[l.Name] = i
 		}
-		if l.Transport != "tcp" {
-			v.addf(p+".transport", "unsupported transport %q: tcp is the only transport in this version", l.Transport)
+		if !knownTransport(l.Transport) {
+			v.addf(p+".transport", "unsupported transport %q: want tcp, tls, ws or wss", l.Transport)
 		}
 		host, ok := checkAddress(v, p+".address", l.Address)
 		if ok && !c.AllowInsecure && !isLoopbackHost(host) {
-			where := "host " + host
-			if host == "" {
-				where = "all interfaces"
-			}
-			v.addf(p+".address", "%q listens on %s, which is not a loopback address, and a listener serves "+
-				"plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set",
-				l.Address, where)
+			insecureListener(v, p+".address", l, host)
 		}
+		l.validateSettings(v, p)
 	}
+}
+
+// insecureListener reports a listener on a non-loopback host that
+// allow_insecure does not acknowledge. Plain-text transports get the
+// plain-text message; until authentication lands, TLS ones are refused too,
+// because anonymous access is the only method.
+func insecureListener(v *collector, path string, l Listener, host string) {
+	where := "host " + host
+	if host == "" {
+		where = "all interfaces"
+	}
+	if l.IsPlainText() {
+		v.addf(path, "%q listens on %s, which is not a loopback address, and a listener serves "+
+			"plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set",
+			l.Address, where)
+		return
+	}
+	v.addf(path, "%q listens on %s, which is not a loopback address, and serves MQTT without authentication "+
+		"(only anonymous access exists in this version); this is refused unless allow_insecure: true is set",
+		l.Address, where)
 }
 
 // checkAddress checks a host:port listen address and returns its host.

@@ -48,7 +48,9 @@ func TestValidateRules(t *testing.T) {
 		{"port 0", func(c *Config) { c.Listeners[0].Address = "127.0.0.1:0" }, ""},
 		{"port max", func(c *Config) { c.Listeners[0].Address = "127.0.0.1:65535" }, ""},
 		{"ipv6 loopback", func(c *Config) { c.Listeners[0].Address = "[::1]:1883" }, ""},
-		{"transport", func(c *Config) { c.Listeners[0].Transport = "tls" }, `listeners[0].transport: unsupported transport "tls": tcp is the only transport in this version`},
+		{"transport", func(c *Config) { c.Listeners[0].Transport = "quic" }, `listeners[0].transport: unsupported transport "quic": want tcp, tls, ws or wss`},
+		{"transport case", func(c *Config) { c.Listeners[0].Transport = "TCP" }, `listeners[0].transport: unsupported transport "TCP": want tcp, tls, ws or wss`},
+		{"data dir", func(c *Config) { c.DataDir = "" }, "data_dir: must not be empty"},
 		{"empty name", func(c *Config) { c.Listeners[0].Name = "" }, "listeners[0].name: must not be empty"},
 		{"duplicate name", func(c *Config) {
 			c.Listeners = append(c.Listeners, Listener{Name: "default", Address: "127.0.0.1:1884", Transport: "tcp"})
@@ -102,12 +104,12 @@ func TestValidateRules(t *testing.T) {
 
 func TestValidateReportsEverything(t *testing.T) {
 	got := validErrs(t, func(c *Config) {
-		c.Listeners = append(c.Listeners, Listener{Name: "x", Address: "nope", Transport: "ws"})
+		c.Listeners = append(c.Listeners, Listener{Name: "x", Address: "nope", Transport: "quic"})
 		c.MQTT.ReceiveMaximum = 0
 		c.Log.Format = ""
 	})
 	want := []string{
-		`listeners[1].transport: unsupported transport "ws": tcp is the only transport in this version`,
+		`listeners[1].transport: unsupported transport "quic": want tcp, tls, ws or wss`,
 		`listeners[1].address: invalid address "nope": want host:port, e.g. "127.0.0.1:1883", "[::1]:1883" or ":1883"`,
 		"mqtt.receive_maximum: must be between 1 and 65535, got 0",
 		`log.format: must be text or json, got ""`,
