@@ -55,13 +55,13 @@ func serve(args []string) int {
 	// Catch signals before the listeners open, so that a SIGTERM at any
 	// moment after that shuts down gracefully.
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	if err := srv.Start(); err != nil {
 		log.Error("start failed", "error", err)
 		return 1
 	}
 	log.Info("moat started", "version", version)
-	got := <-sig
+	got := waitForStop(sig, srv, log)
 	log.Info("shutting down", "signal", got.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -112,4 +112,20 @@ func newLogger(w io.Writer, lc config.Log) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// waitForStop reloads on SIGHUP and returns the signal that stops the
+// broker.
+func waitForStop(sig <-chan os.Signal, srv *server.Server, log *slog.Logger) os.Signal {
+	for got := range sig {
+		if got != syscall.SIGHUP {
+			return got
+		}
+		if err := srv.Reload(); err != nil {
+			log.Error("reload failed; the previous TLS material stays in force", "error", err)
+			continue
+		}
+		log.Info("reloaded TLS material")
+	}
+	return nil
 }

@@ -13,19 +13,25 @@ import (
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/listener"
+	"github.com/moatmq/moat/internal/tlsconf"
 	"github.com/moatmq/moat/internal/topic"
 )
 
 // Server is a configured broker with its listeners.
 type Server struct {
-	cfg       *config.Config
-	log       *slog.Logger
-	broker    *broker.Broker
-	listeners []*listener.TCP
+	cfg        *config.Config
+	log        *slog.Logger
+	broker     *broker.Broker
+	listeners  []*listener.TCP
+	tlsSources []*tlsconf.Source
+	stopWatch  context.CancelFunc
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
+// Defaults are applied to cfg first. TLS files are loaded here, so that a
+// missing or mismatched certificate stops the start.
 func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
+	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -33,15 +39,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	b := broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Log: log})
 	s := &Server{cfg: cfg, log: log, broker: b}
 	for _, lc := range cfg.Listeners {
-		s.listeners = append(s.listeners, &listener.TCP{
-			Name:    lc.Name,
-			Address: lc.Address,
-			Log:     log,
-			Admit:   admission.Accept,
-			Handle: func(a listener.Accepted) {
-				b.Serve(a.Conn, broker.ConnInfo{Listener: a.Listener, Remote: a.Remote})
-			},
-		})
+		l, err := s.buildListener(lc, admission.Accept)
+		if err != nil {
+			return nil, err
+		}
+		s.listeners = append(s.listeners, l)
 	}
 	return s, nil
 }
@@ -91,11 +93,20 @@ func (s *Server) Start() error {
 	for i, l := range s.listeners {
 		lc := s.cfg.Listeners[i]
 		if !lc.IsLoopback() {
-			s.log.Warn("plain-text MQTT without authentication on a non-loopback address (allow_insecure is set)",
+			what := "MQTT without authentication"
+			if lc.IsPlainText() {
+				what = "plain-text MQTT without authentication"
+			}
+			s.log.Warn(what+" on a non-loopback address (allow_insecure is set)",
 				"listener", l.Name, "address", l.Addr().String())
 		}
 		s.log.Info("listening", "listener", l.Name, "address", l.Addr().String(), "transport", lc.Transport)
 		go l.Serve()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopWatch = cancel
+	for _, src := range s.tlsSources {
+		go src.Watch(ctx, tlsWatchInterval)
 	}
 	return nil
 }
@@ -112,6 +123,9 @@ func (s *Server) Addrs() []net.Addr {
 // Shutdown stops accepting, sends MQTT 5 clients DISCONNECT 0x8B, flushes
 // queues and closes every connection, waiting at most until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	for _, l := range s.listeners {
 		l.Close()
 	}
