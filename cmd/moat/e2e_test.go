@@ -109,6 +109,7 @@ func TestServeEndToEnd(t *testing.T) {
 			addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 			var logs lockedBuffer
 			cmd := exec.Command(bin, "serve", "--listen", addr)
+			cmd.Dir = t.TempDir() // the zero-configuration start writes moat-data/ here
 			cmd.Stdout = &logs
 			cmd.Stderr = &logs
 			if err := cmd.Start(); err != nil {

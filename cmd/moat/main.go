@@ -15,6 +15,7 @@ const usage = `moat: a security-first MQTT broker
 Usage:
   moat serve [--config FILE] [--listen ADDR]... [--log-level LEVEL] [--log-format text|json]
   moat certs init|server|client|inspect|crl [flags]
+  moat passwd [flags] FILE add|delete|verify USER | list
   moat version
 
 Run 'moat COMMAND --help' for a command's flags.
@@ -34,6 +35,8 @@ func run(args []string) int {
 		return serve(args[1:])
 	case "certs":
 		return certsCmd(args[1:])
+	case "passwd":
+		return passwd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

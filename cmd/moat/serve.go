@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/firstrun"
 	"github.com/moatmq/moat/internal/server"
 )
 
@@ -30,10 +31,28 @@ func serve(args []string) int {
 	logLevel := fs.String("log-level", "", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "", "log format: text or json")
 	checkOnly := fs.Bool("check", false, "validate the configuration and exit")
+	dataDir := fs.String("data-dir", "moat-data", "without --config: the data directory prepared on first start")
+	tlsAddr := fs.String("tls-address", firstrun.DefaultTLSAddress, "without --config: the TLS listener address")
+	plainAddr := fs.String("plain-address", firstrun.DefaultPlainAddress, "without --config: the plain listener address (loopback only)")
+	anonymous := fs.Bool("allow-anonymous", false, "let clients connect without credentials (loopback listeners only, unless the configuration sets allow_insecure)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := loadConfig(*cfgPath, listen, *logLevel, *logFormat)
+	var base *config.Config
+	if *cfgPath == "" && !*checkOnly {
+		// Zero configuration: a secure first run in the data directory.
+		var err error
+		base, err = firstrun.Prepare(firstrun.Options{DataDir: *dataDir, TLSAddress: *tlsAddr, PlainAddress: *plainAddr}, os.Stderr)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "moat: first run: %v\n", err)
+			return 1
+		}
+	}
+	cfg, err := loadConfig(base, *cfgPath, listen, *logLevel, *logFormat)
+	if err == nil && *anonymous {
+		cfg.Auth.AllowAnonymous = true
+		err = cfg.Validate()
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
 		return 1
@@ -75,8 +94,12 @@ func serve(args []string) int {
 
 // loadConfig reads the file (or the defaults) and applies flag overrides,
 // then validates the result.
-func loadConfig(path string, listen []string, level, format string) (*config.Config, error) {
+// base, when set, is the configuration of a zero-configuration start.
+func loadConfig(base *config.Config, path string, listen []string, level, format string) (*config.Config, error) {
 	cfg := config.Default()
+	if base != nil {
+		cfg = base
+	}
 	if path != "" {
 		var err error
 		if cfg, err = config.Load(path); err != nil {

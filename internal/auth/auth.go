@@ -105,10 +105,9 @@ func (c Chain) Authenticate(ctx context.Context, r *Request) (Result, string) {
 }
 
 // Anonymous allows every client that does not ask for enhanced
-// authentication, with the identity "anonymous". It is what the broker core
-// runs with until password, certificate and token methods land; the
-// configuration refuses it on non-loopback listeners unless allow_insecure
-// acknowledges the risk.
+// authentication, with the identity "anonymous". It is in the chain only
+// when auth.allow_anonymous is set, which the configuration refuses on
+// non-loopback listeners unless allow_insecure acknowledges the risk.
 type Anonymous struct{}
 
 var _ Authenticator = Anonymous{}

@@ -4,7 +4,10 @@
 // runtime package of the broker.
 package config
 
-import "time"
+import (
+	"path/filepath"
+	"time"
+)
 
 // Config is the whole configuration file.
 type Config struct {
@@ -15,10 +18,12 @@ type Config struct {
 	MQTT MQTT `yaml:"mqtt"`
 	// Log configures the process log.
 	Log Log `yaml:"log"`
+	// Auth configures how clients authenticate.
+	Auth Auth `yaml:"auth"`
 	// AllowInsecure acknowledges that a listener on a non-loopback address
-	// serves MQTT in plain text (tcp, ws) or, in this version, without
-	// authentication (every transport: anonymous access is the only
-	// method). Without it such a configuration refuses to start.
+	// serves MQTT in plain text (tcp, ws), or lets anyone connect because
+	// Auth.AllowAnonymous is set (every transport). Without it such a
+	// configuration refuses to start.
 	AllowInsecure bool `yaml:"allow_insecure"`
 	// DataDir is the directory for generated certificates, credentials
 	// and, later, the store. A relative path is relative to the working
@@ -32,8 +37,8 @@ type Listener struct {
 	// "<transport>:<address>".
 	Name string `yaml:"name"`
 	// Address is host:port. Port 0 picks a free port (tests). A host that
-	// is not loopback (see IsLoopback) requires Config.AllowInsecure in
-	// this version, whatever the transport.
+	// is not loopback (see IsLoopback) requires Config.AllowInsecure when
+	// the transport is plain text (tcp, ws) or anonymous access is allowed.
 	Address string `yaml:"address"`
 	// Transport is "tcp", "tls", "ws" (MQTT over WebSocket) or "wss"
 	// (MQTT over WebSocket over TLS).
@@ -195,3 +200,25 @@ type Duration time.Duration
 // 1024), case-insensitive ("1MiB", "512 KiB", "64KB"). Never negative when
 // loaded.
 type ByteSize int64
+
+// Auth configures authentication. Without allow_anonymous, every client
+// must authenticate.
+type Auth struct {
+	// PasswordFile holds user names with argon2id hashes (see moat passwd).
+	// Empty means <data_dir>/passwd. Unless anonymous access is allowed,
+	// the file must exist at start.
+	PasswordFile string `yaml:"password_file"`
+	// AllowAnonymous lets clients without credentials connect with the
+	// identity "anonymous". Default false; on a non-loopback listener it
+	// also needs allow_insecure.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+}
+
+// PasswordFilePath is the password file in force: Auth.PasswordFile, or
+// <data_dir>/passwd.
+func (c *Config) PasswordFilePath() string {
+	if c.Auth.PasswordFile != "" {
+		return c.Auth.PasswordFile
+	}
+	return filepath.Join(c.DataDir, "passwd")
+}

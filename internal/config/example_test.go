@@ -107,9 +107,11 @@ func TestExamplesCoverSchema(t *testing.T) {
 // listIndexes matches the list indexes of a key path.
 var listIndexes = regexp.MustCompile(`\[\d+\]`)
 
-// The TLS example shows what it says: the three transports with their
-// sections, defaults filled in where it leaves keys out, and allow_insecure
-// needed for every one of its listeners in this version.
+// The TLS example shows what it says: the three listeners with their
+// sections, defaults filled in where it leaves keys out, and a deployment
+// on non-loopback addresses that needs no allow_insecure, because every
+// listener serves TLS and clients authenticate with passwords. Allowing
+// anonymous access refuses every listener.
 func TestTLSExample(t *testing.T) {
 	cfg, err := Load(tlsExamplePath)
 	if err != nil {
@@ -119,8 +121,11 @@ func TestTLSExample(t *testing.T) {
 	for _, l := range cfg.Listeners {
 		transports = append(transports, l.Transport)
 	}
-	if got := strings.Join(transports, ","); got != "tls,wss,tcp" {
+	if got := strings.Join(transports, ","); got != "tls,wss,tls" {
 		t.Fatalf("transports %s", got)
+	}
+	if cfg.AllowInsecure || cfg.Auth.AllowAnonymous || cfg.PasswordFilePath() != "/etc/moat/passwd" {
+		t.Errorf("allow_insecure %v, auth %+v", cfg.AllowInsecure, cfg.Auth)
 	}
 	mqtts, wss, lb := cfg.Listeners[0], cfg.Listeners[1], cfg.Listeners[2]
 	if mqtts.TLS.ClientAuth != "required" || len(mqtts.TLS.Certificates) != 1 || !mqtts.TLS.RequireUsernameMatch {
@@ -128,31 +133,42 @@ func TestTLSExample(t *testing.T) {
 	}
 	wantTLS := TLS{Cert: "/etc/moat/tls/server.pem", Key: "/etc/moat/tls/server.key", MinVersion: "1.2",
 		ClientAuth: "none", Identity: "cn", HandshakeTimeout: Duration(10 * time.Second)}
-	if !reflect.DeepEqual(wss.TLS, wantTLS) {
-		t.Errorf("wss defaults: got %+v, want %+v", wss.TLS, wantTLS)
+	if !reflect.DeepEqual(wss.TLS, wantTLS) || !reflect.DeepEqual(lb.TLS, wantTLS) {
+		t.Errorf("tls defaults: got %+v and %+v, want %+v", wss.TLS, lb.TLS, wantTLS)
 	}
-	if wss.WebSocket.Path != "/mqtt" || !unset(mqtts.WebSocket) || !unset(lb.TLS) {
+	if wss.WebSocket.Path != "/mqtt" || !unset(mqtts.WebSocket) || !unset(lb.WebSocket) {
 		t.Errorf("sections: %+v", cfg.Listeners)
 	}
 	wantTrusted := []netip.Prefix{netip.MustParsePrefix("10.0.1.0/24"), netip.MustParsePrefix("10.0.2.7/32")}
 	if got := lb.ProxyProtocol.TrustedPrefixes(); !reflect.DeepEqual(got, wantTrusted) {
 		t.Errorf("trusted %v", got)
 	}
+	for _, l := range cfg.Listeners {
+		if l.IsLoopback() {
+			t.Errorf("%s is loopback; the example shows listeners reachable from the network", l.Name)
+		}
+	}
 
 	data, err := os.ReadFile(tlsExamplePath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	secure := bytes.Replace(data, []byte("allow_insecure: true"), []byte("allow_insecure: false"), 1)
-	_, err = Parse(secure, "tls.yaml")
-	const anon = "which is not a loopback address, and serves MQTT without authentication (only anonymous access exists in this version); this is refused unless allow_insecure: true is set"
+	const pf = "  password_file: /etc/moat/passwd\n"
+	if !bytes.Contains(data, []byte(pf)) {
+		t.Fatalf("%s lacks %q", tlsExamplePath, pf)
+	}
+	anon := bytes.Replace(data, []byte(pf), []byte(pf+"  allow_anonymous: true\n"), 1)
+	_, err = Parse(anon, "tls.yaml")
 	want := []string{
-		`tls.yaml:15:14: listeners[0].address: "0.0.0.0:8883" listens on host 0.0.0.0, ` + anon,
-		`tls.yaml:68:14: listeners[1].address: "0.0.0.0:8884" listens on host 0.0.0.0, ` + anon,
-		`tls.yaml:88:14: listeners[2].address: "10.0.0.5:1883" listens on host 10.0.0.5, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`,
+		"tls.yaml:19:14: listeners[0].address: " + anonymousRefused("0.0.0.0:8883", "host 0.0.0.0"),
+		"tls.yaml:72:14: listeners[1].address: " + anonymousRefused("0.0.0.0:8884", "host 0.0.0.0"),
+		"tls.yaml:94:14: listeners[2].address: " + anonymousRefused("10.0.0.5:8883", "host 10.0.0.5"),
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
-		t.Errorf("without allow_insecure got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+		t.Errorf("with allow_anonymous got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+	if _, err := Parse(append(anon, "allow_insecure: true\n"...), "tls.yaml"); err != nil {
+		t.Errorf("with allow_anonymous and allow_insecure: %v", err)
 	}
 }
 

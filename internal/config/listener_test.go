@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -295,28 +296,66 @@ func TestTrustedPrefixes(t *testing.T) {
 	}
 }
 
-// Until authentication lands, allow_insecure is needed for a non-loopback
-// listener of any transport; the message says why for each.
+// The insecure-listener rule by transport and auth.allow_anonymous: on a
+// non-loopback host, plain text is refused whatever the authentication,
+// TLS with password authentication is accepted, and anonymous access is
+// refused on every transport; allow_insecure accepts them all, and a
+// loopback host needs none of it.
 func TestInsecureRuleByTransport(t *testing.T) {
 	const (
-		plain = `listeners[0].address: "0.0.0.0:1883" listens on host 0.0.0.0, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`
-		anon  = `listeners[0].address: "0.0.0.0:1883" listens on host 0.0.0.0, which is not a loopback address, and serves MQTT without authentication (only anonymous access exists in this version); this is refused unless allow_insecure: true is set`
+		wild4 = "0.0.0.0:8883"
+		all   = ":8883"
+		lo    = "127.0.0.1:8883"
 	)
-	for transport, want := range map[string]string{"tcp": plain, "ws": plain, "tls": anon, "wss": anon} {
-		l := tlsListener(transport)
-		if transport == "tcp" || transport == "ws" {
-			l.TLS = TLS{}
-		}
-		l.Address = "0.0.0.0:1883"
-		if got := listenerErrs(t, l); !slicesEqual(got, []string{want}) {
-			t.Errorf("%s: got %q", transport, got)
-		}
-		if errs := validErrs(t, func(c *Config) {
-			c.Listeners, c.AllowInsecure = []Listener{l}, true
-			c.ApplyDefaults()
-		}); errs != nil {
-			t.Errorf("%s with allow_insecure: %q", transport, errs)
-		}
+	cases := []struct {
+		transport, addr string
+		anonymous       bool
+		allowInsecure   bool
+		want            string // empty: accepted
+	}{
+		{"tls", wild4, false, false, ""},
+		{"wss", wild4, false, false, ""},
+		{"tls", all, false, false, ""},
+		{"tcp", wild4, false, false, plainTextRefused(wild4, "host 0.0.0.0", "tcp")},
+		{"ws", wild4, false, false, plainTextRefused(wild4, "host 0.0.0.0", "ws")},
+		{"ws", all, false, false, plainTextRefused(all, "all interfaces", "ws")},
+		{"tls", wild4, true, false, anonymousRefused(wild4, "host 0.0.0.0")},
+		{"wss", wild4, true, false, anonymousRefused(wild4, "host 0.0.0.0")},
+		{"wss", all, true, false, anonymousRefused(all, "all interfaces")},
+		// Plain text is the graver problem; it is the one reported.
+		{"tcp", wild4, true, false, plainTextRefused(wild4, "host 0.0.0.0", "tcp")},
+		{"ws", wild4, true, false, plainTextRefused(wild4, "host 0.0.0.0", "ws")},
+		{"tcp", wild4, true, true, ""},
+		{"ws", wild4, false, true, ""},
+		{"tls", wild4, true, true, ""},
+		{"wss", wild4, true, true, ""},
+		{"tcp", lo, true, false, ""},
+		{"ws", lo, true, false, ""},
+		{"tls", lo, true, false, ""},
+		{"wss", "[::1]:8883", true, false, ""},
+	}
+	for _, tc := range cases {
+		name := fmt.Sprintf("%s/%s/anonymous=%v/allow_insecure=%v", tc.transport, tc.addr, tc.anonymous, tc.allowInsecure)
+		t.Run(name, func(t *testing.T) {
+			l := tlsListener(tc.transport)
+			if tc.transport == "tcp" || tc.transport == "ws" {
+				l.TLS = TLS{}
+			}
+			l.Address = tc.addr
+			got := validErrs(t, func(c *Config) {
+				c.Listeners = []Listener{l}
+				c.Auth.AllowAnonymous = tc.anonymous
+				c.AllowInsecure = tc.allowInsecure
+				c.ApplyDefaults()
+			})
+			var want []string
+			if tc.want != "" {
+				want = []string{"listeners[0].address: " + tc.want}
+			}
+			if !slicesEqual(got, want) {
+				t.Errorf("got %q\nwant %q", got, want)
+			}
+		})
 	}
 }
 

@@ -86,6 +86,10 @@ func TestUnknownKeys(t *testing.T) {
 		`moat.yaml:4:17: listeners[0].websocket.paht: unknown key (did you mean "path"?)`)
 	expectErrs(t, "listeners:\n  - address: 127.0.0.1:1883\n    proxy_protocol:\n      trust: [10.0.0.1]\n",
 		`moat.yaml:4:7: listeners[0].proxy_protocol.trust: unknown key (did you mean "trusted"?)`)
+	expectErrs(t, "auth:\n  password: x\n",
+		`moat.yaml:2:3: auth.password: unknown key`)
+	expectErrs(t, "auth:\n  allow_anonymus: true\n",
+		`moat.yaml:2:3: auth.allow_anonymus: unknown key (did you mean "allow_anonymous"?)`)
 	expectErrs(t, "dta_dir: x\n",
 		`moat.yaml:1:1: dta_dir: unknown key (did you mean "data_dir"?)`)
 	expectErrs(t, "log:\n  Level: info\n",
@@ -118,6 +122,11 @@ func TestWrongTypes(t *testing.T) {
 		{"listeners:\n  - 127.0.0.1:1883\n", `moat.yaml:2:5: listeners[0]: must be a mapping of keys, got "127.0.0.1:1883"`},
 		{"allow_insecure: \"true\"\n", `moat.yaml:1:17: allow_insecure: must be true or false, got "true"`},
 		{"data_dir: [a]\n", `moat.yaml:1:11: data_dir: must be a single value, got a list`},
+		{"auth:\n  allow_anonymous: yes\n", `moat.yaml:2:20: auth.allow_anonymous: must be true or false, got "yes"`},
+		{"auth:\n  allow_anonymous:\n", `moat.yaml:2:19: auth.allow_anonymous: missing value: write one, or remove the key to keep the default`},
+		{"auth:\n  password_file: [a]\n", `moat.yaml:2:18: auth.password_file: must be a single value, got a list`},
+		{"auth:\n  password_file:\n", `moat.yaml:2:17: auth.password_file: missing value: write one, or remove the key to keep the default`},
+		{"auth: true\n", `moat.yaml:1:7: auth: must be a mapping of keys, got true`},
 		{"listeners:\n  - address: 127.0.0.1:1\n    tls: true\n", `moat.yaml:3:10: listeners[0].tls: must be a mapping of keys, got true`},
 		{"listeners:\n  - address: 127.0.0.1:1\n    transport: tls\n    tls: {cert: a, key: b, certificates: [a.pem]}\n",
 			`moat.yaml:4:43: listeners[0].tls.certificates[0]: must be a mapping of keys, got "a.pem"`},
@@ -230,7 +239,7 @@ log:
   level: verbose
 `
 	expectErrs(t, src,
-		`moat.yaml:3:14: listeners[0].address: "0.0.0.0:1883" listens on host 0.0.0.0, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`,
+		"moat.yaml:3:14: listeners[0].address: "+plainTextRefused("0.0.0.0:1883", "host 0.0.0.0", "tcp"),
 		`moat.yaml:4:11: listeners[1].name: duplicate listener name "a" (also listeners[0])`,
 		`moat.yaml:5:14: listeners[1].address: invalid port "99999" in "127.0.0.1:99999": want a number from 0 to 65535`,
 		`moat.yaml:6:16: listeners[1].transport: unsupported transport "quic": want tcp, tls, ws or wss`,
@@ -354,6 +363,7 @@ func TestAgreesWithYAMLLibrary(t *testing.T) {
 		"mqtt:\n  max_packet_size: 512 KiB\n  max_qos: 1\n  max_keep_alive: 1m\n  allow_mqtt31: false\n",
 		"listeners:\n  - {name: a, address: \"[::1]:0\"}\n  - {address: \":1883\"}\nallow_insecure: true\n",
 		"log: {level: debug, format: json}\nmqtt: {receive_maximum: 0x10, max_queued_bytes: 1_000_000}\n",
+		"auth: {password_file: passwd, allow_anonymous: true}\nallow_insecure: true\nlisteners: [{address: '0.0.0.0:8883', transport: tls, tls: {cert: c.pem, key: k.pem}}]\n",
 		"data_dir: /var/lib/moat\nlisteners:\n  - {address: \"[::1]:8883\", transport: tls, tls: {cert: c.pem, key: k.pem, curves: [X25519]}}\n" +
 			"  - {address: \"[::1]:8080\", transport: ws, websocket: {allowed_origins: [\"*\"]}, proxy_protocol: {trusted: [\"::1\"]}}\n",
 	} {
@@ -498,6 +508,7 @@ func FuzzParse(f *testing.F) {
 		"listeners: [{address: '127.0.0.1:1', tls: {cert: a}, websocket: {path: x}}]\n", "mqtt: {max_qos: 3}\n", "listeners: [{address: ':1'}]\nallow_insecure: true\n",
 		"a: &a [*a]\n", "listeners:\n  - &l {address: 127.0.0.1:1}\n  - <<: *l\n", "x: 1\n---\ny: 2\n",
 		"mqtt:\n  max_packet_size: 1 MiB\n  connect_timeout: 1h30m\n",
+		"auth: {password_file: /etc/moat/passwd, allow_anonymous: true}\nlisteners: [{address: '0.0.0.0:1', transport: tls, tls: {cert: a, key: b}}]\n",
 	} {
 		f.Add([]byte(seed))
 	}

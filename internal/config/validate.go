@@ -76,30 +76,29 @@ func (c *Config) validateListeners(v *collector) {
 		}
 		host, ok := checkAddress(v, p+".address", l.Address)
 		if ok && !c.AllowInsecure && !isLoopbackHost(host) {
-			insecureListener(v, p+".address", l, host)
+			c.insecureListener(v, p+".address", l, host)
 		}
 		l.validateSettings(v, p)
 	}
 }
 
 // insecureListener reports a listener on a non-loopback host that
-// allow_insecure does not acknowledge. Plain-text transports get the
-// plain-text message; until authentication lands, TLS ones are refused too,
-// because anonymous access is the only method.
-func insecureListener(v *collector, path string, l Listener, host string) {
+// allow_insecure does not acknowledge: one that serves plain text, or any
+// listener while anonymous access is allowed.
+func (c *Config) insecureListener(v *collector, path string, l Listener, host string) {
 	where := "host " + host
 	if host == "" {
 		where = "all interfaces"
 	}
-	if l.IsPlainText() {
-		v.addf(path, "%q listens on %s, which is not a loopback address, and a listener serves "+
-			"plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set",
-			l.Address, where)
-		return
+	switch {
+	case l.IsPlainText():
+		v.addf(path, "%q listens on %s, which is not a loopback address, with transport %s: plain-text MQTT "+
+			"that anyone on the path can read and alter (passwords included); use tls or wss, or set "+
+			"allow_insecure: true to accept the risk", l.Address, where, l.Transport)
+	case c.Auth.AllowAnonymous:
+		v.addf(path, "%q listens on %s, which is not a loopback address, and auth.allow_anonymous lets anyone "+
+			"connect; this is refused unless allow_insecure: true is set", l.Address, where)
 	}
-	v.addf(path, "%q listens on %s, which is not a loopback address, and serves MQTT without authentication "+
-		"(only anonymous access exists in this version); this is refused unless allow_insecure: true is set",
-		l.Address, where)
 }
 
 // checkAddress checks a host:port listen address and returns its host.

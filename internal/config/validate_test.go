@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,40 +121,56 @@ func TestValidateReportsEverything(t *testing.T) {
 	}
 }
 
+// plainTextRefused and anonymousRefused are the two messages of the
+// insecure-listener rule, for the listener address addr on host where
+// ("host 0.0.0.0" or "all interfaces").
+func plainTextRefused(addr, where, transport string) string {
+	return fmt.Sprintf("%q listens on %s, which is not a loopback address, with transport %s: plain-text MQTT "+
+		"that anyone on the path can read and alter (passwords included); use tls or wss, or set "+
+		"allow_insecure: true to accept the risk", addr, where, transport)
+}
+
+func anonymousRefused(addr, where string) string {
+	return fmt.Sprintf("%q listens on %s, which is not a loopback address, and auth.allow_anonymous lets anyone "+
+		"connect; this is refused unless allow_insecure: true is set", addr, where)
+}
+
+// Which addresses are loopback; a tcp listener on any other is refused
+// with the plain-text message unless allow_insecure is set.
 func TestInsecureListenerRule(t *testing.T) {
-	const refused = "which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set"
 	cases := []struct {
-		addr     string
-		loopback bool
+		addr  string
+		where string // empty: loopback
 	}{
-		{"127.0.0.1:1883", true},
-		{"127.1.2.3:1883", true},
-		{"[::1]:1883", true},
-		{"localhost:1883", true},
-		{"LocalHost:0", true},
-		{"[::ffff:127.0.0.1]:1883", true},
-		{"0.0.0.0:1883", false},
-		{":1883", false},
-		{"[::]:1883", false},
-		{"192.168.1.10:1883", false},
-		{"[fe80::1%eth0]:1883", false},
-		{"broker.example.com:1883", false},
-		{"localhost.example.com:1883", false},
+		{"127.0.0.1:1883", ""},
+		{"127.1.2.3:1883", ""},
+		{"[::1]:1883", ""},
+		{"localhost:1883", ""},
+		{"LocalHost:0", ""},
+		{"[::ffff:127.0.0.1]:1883", ""},
+		{"0.0.0.0:1883", "host 0.0.0.0"},
+		{":1883", "all interfaces"},
+		{"[::]:1883", "host ::"},
+		{"192.168.1.10:1883", "host 192.168.1.10"},
+		{"[fe80::1%eth0]:1883", "host fe80::1%eth0"},
+		{"broker.example.com:1883", "host broker.example.com"},
+		{"localhost.example.com:1883", "host localhost.example.com"},
 	}
 	for _, tc := range cases {
 		l := Listener{Name: "l", Address: tc.addr, Transport: "tcp"}
-		if got := l.IsLoopback(); got != tc.loopback {
-			t.Errorf("IsLoopback(%s) = %v, want %v", tc.addr, got, tc.loopback)
+		if got := l.IsLoopback(); got != (tc.where == "") {
+			t.Errorf("IsLoopback(%s) = %v, want %v", tc.addr, got, tc.where == "")
 		}
 		errs := validErrs(t, func(c *Config) { c.Listeners = []Listener{l} })
-		if tc.loopback {
+		if tc.where == "" {
 			if errs != nil {
 				t.Errorf("%s refused: %v", tc.addr, errs)
 			}
 			continue
 		}
-		if len(errs) != 1 || !strings.HasPrefix(errs[0], "listeners[0].address: ") || !strings.Contains(errs[0], refused) {
-			t.Errorf("%s: got %q", tc.addr, errs)
+		want := "listeners[0].address: " + plainTextRefused(tc.addr, tc.where, "tcp")
+		if !slicesEqual(errs, []string{want}) {
+			t.Errorf("%s: got %q\nwant %q", tc.addr, errs, want)
 		}
 		if errs := validErrs(t, func(c *Config) { c.Listeners = []Listener{l}; c.AllowInsecure = true }); errs != nil {
 			t.Errorf("%s with allow_insecure refused: %v", tc.addr, errs)
@@ -165,14 +183,46 @@ func TestInsecureListenerRule(t *testing.T) {
 
 func TestInsecureRuleFromFile(t *testing.T) {
 	expectErrs(t, "listeners:\n  - address: 0.0.0.0:1883\n",
-		`moat.yaml:2:14: listeners[0].address: "0.0.0.0:1883" listens on host 0.0.0.0, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`)
+		"moat.yaml:2:14: listeners[0].address: "+plainTextRefused("0.0.0.0:1883", "host 0.0.0.0", "tcp"))
 	expectErrs(t, "listeners:\n  - address: \":1883\"\n",
-		`moat.yaml:2:14: listeners[0].address: ":1883" listens on all interfaces, which is not a loopback address, and a listener serves plain-text, unauthenticated MQTT in this version; this is refused unless allow_insecure: true is set`)
+		"moat.yaml:2:14: listeners[0].address: "+plainTextRefused(":1883", "all interfaces", "tcp"))
+	expectErrs(t, "auth:\n  allow_anonymous: true\nlisteners:\n  - address: 0.0.0.0:8883\n    transport: tls\n    tls: {cert: c.pem, key: k.pem}\n",
+		"moat.yaml:4:14: listeners[0].address: "+anonymousRefused("0.0.0.0:8883", "host 0.0.0.0"))
 	cfg := mustParse(t, "allow_insecure: true\nlisteners:\n  - address: 0.0.0.0:1883\n")
 	if cfg.Listeners[0].IsLoopback() || !cfg.AllowInsecure {
 		t.Errorf("got %+v", cfg)
 	}
 	for _, addr := range []string{"127.0.0.1:1883", "\"[::1]:1883\"", "localhost:1883"} {
 		mustParse(t, "listeners:\n  - address: "+addr+"\n")
+		mustParse(t, "auth: {allow_anonymous: true}\nlisteners:\n  - address: "+addr+"\n")
+	}
+	cfg = mustParse(t, "listeners:\n  - address: 0.0.0.0:8883\n    transport: tls\n    tls: {cert: c.pem, key: k.pem}\n")
+	if cfg.AllowInsecure || cfg.Auth.AllowAnonymous {
+		t.Errorf("got %+v", cfg)
+	}
+}
+
+func TestPasswordFilePath(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"default", "", filepath.Join("moat-data", "passwd")},
+		{"empty", "auth:\n  password_file: \"\"\n", filepath.Join("moat-data", "passwd")},
+		{"data dir", "data_dir: /var/lib/moat\n", filepath.Join("/var/lib/moat", "passwd")},
+		{"explicit", "data_dir: /var/lib/moat\nauth:\n  password_file: /etc/moat/passwd\n", "/etc/moat/passwd"},
+		{"relative", "data_dir: /var/lib/moat\nauth:\n  password_file: users/passwd\n", "users/passwd"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := mustParse(t, tc.src).PasswordFilePath(); got != tc.want {
+				t.Errorf("PasswordFilePath() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if got, want := Default().PasswordFilePath(), filepath.Join(DefaultDataDir, "passwd"); got != want {
+		t.Errorf("Default().PasswordFilePath() = %q, want %q", got, want)
+	}
+	if Default().Auth != (Auth{}) {
+		t.Errorf("Default().Auth = %+v, want the zero value", Default().Auth)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/moatmq/moat/internal/auth/password"
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/limits"
@@ -24,6 +25,7 @@ type Server struct {
 	broker     *broker.Broker
 	listeners  []*listener.TCP
 	tlsSources []*tlsconf.Source
+	passwords  *password.Authenticator // nil without a password file
 	stopWatch  context.CancelFunc
 }
 
@@ -35,9 +37,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	s := &Server{cfg: cfg, log: log}
+	chain, err := s.buildAuth()
+	if err != nil {
+		return nil, err
+	}
 	admission := limits.Open{}
-	b := broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Log: log})
-	s := &Server{cfg: cfg, log: log, broker: b}
+	s.broker = broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Auth: chain, Log: log})
 	for _, lc := range cfg.Listeners {
 		l, err := s.buildListener(lc, admission.Accept)
 		if err != nil {
@@ -107,6 +113,9 @@ func (s *Server) Start() error {
 	s.stopWatch = cancel
 	for _, src := range s.tlsSources {
 		go src.Watch(ctx, tlsWatchInterval)
+	}
+	if s.passwords != nil {
+		go s.passwords.Watch(ctx, tlsWatchInterval)
 	}
 	return nil
 }

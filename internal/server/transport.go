@@ -66,11 +66,16 @@ func (s *Server) buildListener(lc config.Listener, admit listener.Admit) (*liste
 	return l, nil
 }
 
-// Reload re-reads TLS material (certificates, keys, CA bundles, CRLs).
-// Established connections are untouched; a failed reload keeps the old
-// material and returns the errors.
+// Reload re-reads TLS material (certificates, keys, CA bundles, CRLs) and
+// the password file. Established connections are untouched; a failed
+// reload keeps the old material and returns the errors.
 func (s *Server) Reload() error {
 	var errs []error
+	if s.passwords != nil {
+		if err := s.passwords.Reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, src := range s.tlsSources {
 		if err := src.Reload(); err != nil {
 			errs = append(errs, err)

@@ -15,13 +15,14 @@ import (
 )
 
 // Start runs a broker with the default configuration, a single TCP listener
-// on 127.0.0.1:0, after mutate (may be nil) has adjusted the configuration.
+// on 127.0.0.1:0 and anonymous access allowed, after mutate (may be nil) has adjusted the configuration.
 // It returns the listener address ("127.0.0.1:PORT") and the server; the
 // broker is shut down when the test ends. Set MOAT_TEST_LOG=1 to see logs.
 func Start(t testing.TB, mutate func(*config.Config)) (string, *server.Server) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Listeners = []config.Listener{{Name: "test", Address: "127.0.0.1:0", Transport: "tcp"}}
+	cfg.Auth.AllowAnonymous = true // tests that need authentication turn it off
 	if mutate != nil {
 		mutate(cfg)
 	}

@@ -1,0 +1,40 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/auth/password"
+)
+
+// buildAuth makes the authentication chain from the configuration: the
+// password file (required unless anonymous access is allowed), then, when
+// allowed, anonymous access. The chain fails closed.
+func (s *Server) buildAuth() (auth.Chain, error) {
+	var chain auth.Chain
+	path := s.cfg.PasswordFilePath()
+	_, statErr := os.Stat(path)
+	if statErr == nil || !s.cfg.Auth.AllowAnonymous {
+		pa, err := password.New(path, password.Options{})
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("auth: password file %s does not exist; create it with "+
+				"'moat passwd --create %s add admin', or run 'moat serve' without --config once to "+
+				"generate one (auth.allow_anonymous: true allows anonymous access on loopback listeners)", path, path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		for _, w := range pa.Warnings() {
+			s.log.Warn("password file", "file", path, "warning", w)
+		}
+		s.passwords = pa
+		chain = append(chain, pa)
+	}
+	if s.cfg.Auth.AllowAnonymous {
+		chain = append(chain, auth.Anonymous{})
+	}
+	return chain, nil
+}
