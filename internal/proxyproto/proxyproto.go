@@ -159,7 +159,7 @@ func (e *Error) Error() string {
 		s += fmt.Sprintf(" v%d", e.Version)
 	}
 	s += ": " + e.Code.String()
-	if e.Field != "" {
+	if e.Field != "" && e.Field != e.Code.String() {
 		s += ": " + e.Field
 	}
 	if e.Msg != "" {
