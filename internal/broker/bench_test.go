@@ -2,9 +2,13 @@ package broker_test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,7 +26,7 @@ type rawClient struct {
 
 func dialRaw(tb testing.TB, addr, id string) *rawClient {
 	tb.Helper()
-	nc, err := net.Dial("tcp", addr)
+	nc, err := benchDial(addr, benchTLS(tb, nil))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -171,4 +175,77 @@ func benchPublish(b *testing.B, qos byte, size int) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// benchTLS returns the client TLS configuration when MOAT_BENCH_TLS_CA names
+// a CA file (the benchmark then speaks TLS to MOAT_BENCH_ADDR), else nil.
+// cache, when set, enables session resumption.
+func benchTLS(tb testing.TB, cache tls.ClientSessionCache) *tls.Config {
+	path := os.Getenv("MOAT_BENCH_TLS_CA")
+	if path == "" {
+		return nil
+	}
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		tb.Fatalf("%s: no certificate", path)
+	}
+	return &tls.Config{RootCAs: pool, ServerName: "localhost", ClientSessionCache: cache}
+}
+
+func benchDial(addr string, tc *tls.Config) (net.Conn, error) {
+	if tc == nil {
+		return net.Dial("tcp", addr)
+	}
+	return tls.Dial("tcp", addr, tc)
+}
+
+// BenchmarkConnect measures new MQTT connections per second: TCP (and TLS
+// when MOAT_BENCH_TLS_CA is set) connect, CONNECT, CONNACK, DISCONNECT.
+// "full" makes a full TLS handshake each time; "resumed" resumes the TLS
+// session. Run against an external broker with MOAT_BENCH_ADDR
+// (scripts/bench-tls); without it, against an in-process plain broker.
+func BenchmarkConnect(b *testing.B) {
+	addr := os.Getenv("MOAT_BENCH_ADDR")
+	if addr == "" {
+		addr, _ = testutil.Start(b, nil)
+	}
+	for _, mode := range []string{"full", "resumed"} {
+		b.Run(mode, func(b *testing.B) {
+			var cache tls.ClientSessionCache
+			if mode == "resumed" {
+				cache = tls.NewLRUClientSessionCache(64)
+			}
+			tc := benchTLS(b, cache)
+			if tc == nil && mode == "resumed" {
+				b.Skip("no TLS")
+			}
+			cp := &packet.Connect{ProtocolName: "MQTT", Version: packet.V311, CleanStart: true}
+			disconnect, _ := packet.Append(nil, &packet.Disconnect{}, packet.V311)
+			var ack [4]byte
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for i := 0; i < b.N; i++ {
+				nc, err := benchDial(addr, tc)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cp.ClientID = "bench-" + strconv.Itoa(i) // no takeovers
+				connect, _ := packet.Append(nil, cp, packet.V311)
+				if _, err := nc.Write(connect); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := io.ReadFull(nc, ack[:]); err != nil || ack[0] != 0x20 || ack[3] != 0 {
+					b.Fatalf("CONNACK % x: %v", ack, err)
+				}
+				_, _ = nc.Write(disconnect)
+				nc.Close()
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "conns/s")
+		})
+	}
 }
