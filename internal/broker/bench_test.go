@@ -159,7 +159,11 @@ func benchPublish(b *testing.B, qos byte, size int) {
 			// the broker's bounded queues never shed (that is measured by
 			// the slow-consumer tests, not here).
 			pub.flush(b)
+			stall := time.Now().Add(30 * time.Second)
 			for int64(i)-received.Load() > benchWindow {
+				if time.Now().After(stall) {
+					b.Fatalf("no progress for 30 s: %d of %d delivered (messages lost?)", received.Load(), i)
+				}
 				time.Sleep(20 * time.Microsecond)
 			}
 		}

@@ -9,19 +9,23 @@ import (
 
 // HTTP server bounds for the WebSocket upgrade.
 const (
-	httpReadHeaderTimeout = 10 * time.Second
-	httpMaxHeaderBytes    = 8 << 10
-	httpIdleTimeout       = 30 * time.Second
+	defaultHTTPTimeout = 10 * time.Second
+	httpMaxHeaderBytes = 8 << 10
+	httpIdleTimeout    = 30 * time.Second
 )
 
 // startHTTP serves prepared connections (after PROXY, admission and TLS)
 // with an HTTP server whose handler upgrades them to WebSocket.
 func (l *TCP) startHTTP() {
 	q := &connQueue{ch: make(chan net.Conn), done: make(chan struct{}), addr: l.ln.Addr()}
+	timeout := l.HTTPTimeout
+	if timeout <= 0 {
+		timeout = defaultHTTPTimeout
+	}
 	hs := &http.Server{
 		Handler:           l.HTTP,
-		ReadHeaderTimeout: httpReadHeaderTimeout,
-		ReadTimeout:       httpReadHeaderTimeout,
+		ReadHeaderTimeout: timeout,
+		ReadTimeout:       timeout,
 		MaxHeaderBytes:    httpMaxHeaderBytes,
 		IdleTimeout:       httpIdleTimeout,
 		// HTTP/2 is never negotiated: TLS is done before the HTTP server

@@ -58,9 +58,11 @@ type TCP struct {
 	// HTTP, when set, serves connections with an HTTP server (the
 	// WebSocket upgrade handler, which calls the MQTT handler itself)
 	// instead of Handle.
-	HTTP   http.Handler
-	Handle Handler
-	Log    *slog.Logger // nil: slog.Default()
+	HTTP http.Handler
+	// HTTPTimeout bounds reading the upgrade request (default 10s).
+	HTTPTimeout time.Duration
+	Handle      Handler
+	Log         *slog.Logger // nil: slog.Default()
 
 	mu     sync.Mutex
 	ln     net.Listener

@@ -54,6 +54,7 @@ func (s *Server) buildListener(lc config.Listener, admit listener.Admit) (*liste
 		l.Handle = serve
 		return l, nil
 	}
+	l.HTTPTimeout = s.cfg.MQTT.ConnectTimeout.D() // the upgrade is part of connecting
 	l.HTTP = wsconn.Handler(wsconn.Options{
 		Path:             lc.WebSocket.Path,
 		AllowedOrigins:   lc.WebSocket.AllowedOrigins,
