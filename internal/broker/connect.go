@@ -63,6 +63,12 @@ func (c *conn) connect() bool {
 	c.applyClientLimits(cp)
 	expiry := c.sessionExpiry(cp)
 	s, present, err := b.attach(c, cp.CleanStart, expiry)
+	if errors.Is(err, errNotOwner) {
+		b.record(audit.Event{Kind: audit.SessionTakeover, Listener: c.info.Listener, Remote: c.info.Remote,
+			ClientID: c.clientID, Identity: id.Name, Reason: packet.NotAuthorized, Detail: "refused: " + err.Error()})
+		c.refuse(packet.NotAuthorized, err.Error(), cp)
+		return false
+	}
 	if err != nil {
 		c.refuse(packet.ServerUnavailable, err.Error(), cp)
 		return false

@@ -13,6 +13,7 @@ import (
 var (
 	errShuttingDown = errors.New("server is shutting down")
 	errStore        = errors.New("session store unavailable")
+	errNotOwner     = errors.New("the client identifier belongs to a session of another identity")
 )
 
 // attach binds connection c to its session: an existing one (taken over
@@ -26,6 +27,11 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry time.Duration) (*Sessio
 			return nil, false, errShuttingDown
 		}
 		s := b.sessions[c.clientID]
+		if s != nil && !s.ownedBy(c.subject) {
+			// Neither take over nor read another identity's session.
+			b.mu.Unlock()
+			return nil, false, errNotOwner
+		}
 		if s != nil {
 			s.mu.Lock()
 			old := s.conn
@@ -305,4 +311,14 @@ func (s *Session) inQoS2Remove(id uint16) bool {
 	_, ok := s.inQoS2[id]
 	delete(s.inQoS2, id)
 	return ok
+}
+
+// ownedBy reports whether subj may use this session: the identity that
+// last held it, or any identity when the session has no owner yet.
+func (s *Session) ownedBy(subj *acl.Subject) bool {
+	owner := s.subject.Load()
+	if owner == nil || owner.Identity == nil || subj == nil || subj.Identity == nil {
+		return owner == nil || owner.Identity == nil
+	}
+	return owner.Identity.Name == subj.Identity.Name
 }

@@ -483,3 +483,47 @@ func (authFunc) Name() string { return "func" }
 func (f authFunc) Authenticate(_ context.Context, r *auth.Request) (auth.Result, error) {
 	return f(r), nil
 }
+
+// A session belongs to the identity that holds it: another identity reusing
+// its client id is refused and neither takes it over nor reads it; the
+// owner can take it over.
+func TestSessionOwnership(t *testing.T) {
+	byUser := authFunc(func(r *auth.Request) auth.Result {
+		return auth.Result{Decision: auth.Allow, Identity: &auth.Identity{Name: r.Username, Method: "test"}}
+	})
+	rec := &recorder{}
+	addr, _ := startBroker(t, broker.Options{Auth: auth.Chain{byUser}, Audit: rec})
+	as := func(user string, clean bool) *packet.Connect {
+		cp := v5("device-1")
+		cp.CleanStart = clean
+		cp.Username, cp.UsernameFlag = user, true
+		cp.Properties.SessionExpiryInterval = 60
+		cp.Properties.Set(packet.PropSessionExpiryInterval)
+		return cp
+	}
+	owner := dial(t, addr, as("alice", true))
+	if ack := owner.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("owner CONNACK %v", ack.ReasonCode)
+	}
+	owner.send(t, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "secret/#", QoS: 1}}}, packet.V5)
+	owner.read(t, packet.V5) // SUBACK
+	for _, clean := range []bool{false, true} {
+		thief := dial(t, addr, as("mallory", clean))
+		if ack := thief.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != packet.NotAuthorized || ack.SessionPresent {
+			t.Fatalf("clean=%v: another identity got CONNACK %v (session present %v)", clean, ack.ReasonCode, ack.SessionPresent)
+		}
+	}
+	// The owner was not disconnected and still holds the session.
+	owner.send(t, &packet.Pingreq{}, packet.V5)
+	if _, ok := owner.read(t, packet.V5).(*packet.Pingresp); !ok {
+		t.Fatal("the owner lost its connection")
+	}
+	if !rec.has(audit.SessionTakeover, packet.NotAuthorized) {
+		t.Fatal("the refused takeover is not audited")
+	}
+	// The owner itself may take the session over.
+	again := dial(t, addr, as("alice", false))
+	if ack := again.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != 0 || !ack.SessionPresent {
+		t.Fatalf("owner takeover: CONNACK %v, session present %v", ack.ReasonCode, ack.SessionPresent)
+	}
+}
