@@ -13,9 +13,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -25,6 +23,7 @@ import (
 
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/server"
+	"github.com/moatmq/moat/internal/testutil"
 )
 
 // transportDir holds the helper scripts of the transport tests, relative
@@ -102,36 +101,13 @@ func (b *transportBroker) port(i int) string {
 	return port
 }
 
-// startTransportBroker mirrors testutil.Start, with the log (debug level)
-// kept in a buffer the test can search; MOAT_TEST_LOG=1 copies it to
-// stderr. mutate sets the listeners; the broker stops when the test ends.
+// startTransportBroker is testutil.Start with the log (debug level) kept in
+// a buffer the test can search. mutate sets the listeners; the broker stops
+// when the test ends.
 func startTransportBroker(t testing.TB, mutate func(*config.Config)) *transportBroker {
 	t.Helper()
-	cfg := config.Default()
-	cfg.Listeners = []config.Listener{{Name: "test", Address: "127.0.0.1:0", Transport: "tcp"}}
-	cfg.Auth.AllowAnonymous = true // as testutil.Start: these tests are about transport
-	cfg.DataDir = t.TempDir()
-	if mutate != nil {
-		mutate(cfg)
-	}
 	logs := &logBuffer{}
-	var w io.Writer = logs
-	if os.Getenv("MOAT_TEST_LOG") != "" {
-		w = io.MultiWriter(logs, os.Stderr)
-	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(cfg, log)
-	if err != nil {
-		t.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatalf("server.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
+	_, srv := testutil.StartLogged(t, mutate, logs)
 	return &transportBroker{srv: srv, log: logs}
 }
 

@@ -20,15 +20,27 @@ import (
 // broker is shut down when the test ends. Set MOAT_TEST_LOG=1 to see logs.
 func Start(t testing.TB, mutate func(*config.Config)) (string, *server.Server) {
 	t.Helper()
+	return StartLogged(t, mutate, nil)
+}
+
+// StartLogged is Start with the broker's debug log written to logs (nil
+// discards it); MOAT_TEST_LOG=1 copies it to stderr as well. The data
+// directory is a fresh temporary one.
+func StartLogged(t testing.TB, mutate func(*config.Config), logs io.Writer) (string, *server.Server) {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Listeners = []config.Listener{{Name: "test", Address: "127.0.0.1:0", Transport: "tcp"}}
 	cfg.Auth.AllowAnonymous = true // tests that need authentication turn it off
+	cfg.DataDir = t.TempDir()
 	if mutate != nil {
 		mutate(cfg)
 	}
-	var w io.Writer = io.Discard
+	w := io.Discard
+	if logs != nil {
+		w = logs
+	}
 	if os.Getenv("MOAT_TEST_LOG") != "" {
-		w = os.Stderr
+		w = io.MultiWriter(w, os.Stderr)
 	}
 	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv, err := server.New(cfg, log)
