@@ -10,6 +10,7 @@ package auth
 import (
 	"context"
 	"net/netip"
+	"slices"
 
 	"github.com/moatmq/moat/internal/packet"
 )
@@ -51,6 +52,9 @@ type Request struct {
 	Password     []byte
 	HasPassword  bool
 	CertIdentity string // identity from a verified client certificate, if any
+	// Methods, when not nil, lists the authenticator names this
+	// listener accepts; the chain skips the others.
+	Methods []string
 
 	// Enhanced authentication (MQTT 5 AUTH exchange).
 	Method string // Authentication Method, empty when not used
@@ -87,6 +91,9 @@ type Chain []Authenticator
 // Authenticate runs the chain.
 func (c Chain) Authenticate(ctx context.Context, r *Request) (Result, string) {
 	for _, a := range c {
+		if r.Methods != nil && !slices.Contains(r.Methods, a.Name()) {
+			continue
+		}
 		res, err := a.Authenticate(ctx, r)
 		if err != nil {
 			return Result{Decision: Deny, Reason: packet.NotAuthorized, Detail: a.Name() + ": " + err.Error()}, a.Name()

@@ -279,3 +279,26 @@ func TestDecisionString(t *testing.T) {
 		t.Error("the zero Decision is not Abstain")
 	}
 }
+
+// A listener's method list makes the chain skip the other authenticators.
+func TestChainMethodsFilter(t *testing.T) {
+	allowAs := func(name string) auth.Authenticator { return named{name} }
+	c := auth.Chain{allowAs("password"), allowAs("certificate")}
+	r := &auth.Request{Methods: []string{"certificate"}}
+	res, by := c.Authenticate(context.Background(), r)
+	if res.Decision != auth.Allow || by != "certificate" {
+		t.Fatalf("got %v by %q, want allow by certificate", res.Decision, by)
+	}
+	r.Methods = []string{}
+	if res, _ := c.Authenticate(context.Background(), r); res.Decision != auth.Deny {
+		t.Fatalf("an empty method list must deny, got %v", res.Decision)
+	}
+}
+
+// named allows with an identity named after itself.
+type named struct{ name string }
+
+func (n named) Name() string { return n.name }
+func (n named) Authenticate(context.Context, *auth.Request) (auth.Result, error) {
+	return auth.Result{Decision: auth.Allow, Identity: &auth.Identity{Name: n.name}}, nil
+}

@@ -29,6 +29,12 @@ type ConnInfo struct {
 	// RequireUsernameMatch refuses a CONNECT whose user name is not
 	// CertIdentity (and one without a certificate).
 	RequireUsernameMatch bool
+	// RequireCertificate refuses a client without a verified certificate,
+	// whatever method authenticates it.
+	RequireCertificate bool
+	// Methods, when not nil, are the authentication methods accepted on
+	// this listener.
+	Methods []string
 }
 
 // outKind is what an outbound queue item holds.

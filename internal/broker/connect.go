@@ -123,6 +123,9 @@ func (c *conn) checkConnect(cp *packet.Connect) (packet.ReasonCode, string) {
 			return packet.PayloadFormatInvalid, "will payload is not UTF-8" // [MQTT-3.1.3-11]
 		}
 	}
+	if c.info.RequireCertificate && c.info.CertIdentity == "" {
+		return packet.NotAuthorized, "a client certificate is required on this listener"
+	}
 	if c.info.RequireUsernameMatch && (c.info.CertIdentity == "" || !cp.UsernameFlag || cp.Username != c.info.CertIdentity) {
 		return packet.NotAuthorized, "user name does not match the client certificate identity"
 	}
@@ -149,6 +152,7 @@ func (c *conn) authenticate(cp *packet.Connect) (*auth.Identity, error) {
 		Password:     cp.Password,
 		HasPassword:  cp.PasswordFlag,
 		CertIdentity: c.info.CertIdentity,
+		Methods:      c.info.Methods,
 		Method:       cp.Properties.AuthenticationMethod,
 		Data:         cp.Properties.AuthenticationData,
 	}

@@ -54,7 +54,24 @@ type Listener struct {
 	// ProxyProtocol accepts PROXY protocol v1/v2 headers, only from
 	// trusted sources.
 	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol"`
+	// Auth restricts authentication on this listener.
+	Auth ListenerAuth `yaml:"auth"`
 }
+
+// ListenerAuth restricts authentication on one listener.
+type ListenerAuth struct {
+	// Methods lists the authentication methods accepted here: password,
+	// certificate (a verified client certificate alone), anonymous (also
+	// needs auth.allow_anonymous). Empty: every configured method.
+	Methods []string `yaml:"methods"`
+	// RequireCertificate demands a verified client certificate on top of
+	// the method that authenticates (certificate and password both). It
+	// needs tls.client_auth optional or required.
+	RequireCertificate bool `yaml:"require_certificate"`
+}
+
+// AuthMethods are the names of the authentication methods.
+var AuthMethods = []string{"password", "certificate", "anonymous"}
 
 // TLS configures a TLS listener.
 type TLS struct {

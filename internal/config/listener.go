@@ -58,6 +58,24 @@ func (l *Listener) validateSettings(v *collector, p string) {
 		v.addf(p+".websocket", "websocket settings on a %s listener have no effect; use transport %s, or remove them", l.Transport, use)
 	}
 	l.ProxyProtocol.validate(v, p+".proxy_protocol")
+	l.validateAuth(v, p+".auth")
+}
+
+// validateAuth checks the listener's method list and certificate demand
+// against what its TLS settings can deliver.
+func (l *Listener) validateAuth(v *collector, p string) {
+	certs := l.UsesTLS() && (l.TLS.ClientAuth == "optional" || l.TLS.ClientAuth == "required")
+	for i, m := range l.Auth.Methods {
+		switch {
+		case !slices.Contains(AuthMethods, m):
+			v.addf(index(p+".methods", i), "unknown method %q: want %s", m, strings.Join(AuthMethods, ", "))
+		case m == "certificate" && !certs:
+			v.addf(index(p+".methods", i), "certificate authentication needs tls.client_auth optional or required on a tls or wss listener")
+		}
+	}
+	if l.Auth.RequireCertificate && !certs {
+		v.addf(p+".require_certificate", "needs tls.client_auth optional or required on a tls or wss listener")
+	}
 }
 
 // unset reports whether every field of the struct s is zero, an empty

@@ -409,3 +409,35 @@ data_dir: moat-data
 		`moat.yaml:28:16: listeners[3].proxy_protocol.timeout: has no effect without proxy_protocol.trusted, which enables the protocol; set trusted, or remove it`,
 	)
 }
+
+func TestListenerAuthRules(t *testing.T) {
+	mtls := TLS{Cert: "s.crt", Key: "s.key", ClientAuth: "required", ClientCA: "ca.crt"}
+	tests := []struct {
+		name string
+		l    Listener
+		want []string
+	}{
+		{"methods on mutual TLS", Listener{Transport: "tls", TLS: mtls, Auth: ListenerAuth{Methods: []string{"password", "certificate"}, RequireCertificate: true}}, nil},
+		{"unknown method", Listener{Transport: "tcp", Auth: ListenerAuth{Methods: []string{"kerberos"}}},
+			[]string{`listeners[0].auth.methods[0]: unknown method "kerberos": want password, certificate, anonymous`}},
+		{"certificate without client certificates", Listener{Transport: "tls", TLS: TLS{Cert: "s.crt", Key: "s.key"}, Auth: ListenerAuth{Methods: []string{"certificate"}}},
+			[]string{"listeners[0].auth.methods[0]: certificate authentication needs tls.client_auth optional or required on a tls or wss listener"}},
+		{"require_certificate on plain tcp", Listener{Transport: "tcp", Auth: ListenerAuth{RequireCertificate: true}},
+			[]string{"listeners[0].auth.require_certificate: needs tls.client_auth optional or required on a tls or wss listener"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Default()
+			tc.l.Address = "127.0.0.1:1883"
+			c.Listeners = []Listener{tc.l}
+			c.ApplyDefaults()
+			var got []string
+			if err := c.Validate(); err != nil {
+				got = strings.Split(err.Error(), "\n")
+			}
+			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
+				t.Fatalf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -7,12 +7,14 @@ import (
 	"os"
 
 	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/auth/cert"
 	"github.com/moatmq/moat/internal/auth/password"
 )
 
 // buildAuth makes the authentication chain from the configuration: the
-// password file (required unless anonymous access is allowed), then, when
-// allowed, anonymous access. The chain fails closed.
+// password file (required unless anonymous access is allowed), client
+// certificates, then, when allowed, anonymous access. The chain fails
+// closed.
 func (s *Server) buildAuth() (auth.Chain, error) {
 	var chain auth.Chain
 	path := s.cfg.PasswordFilePath()
@@ -33,6 +35,9 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 		s.passwords = pa
 		chain = append(chain, pa)
 	}
+	// A verified client certificate alone authenticates (when the client
+	// sends no password); listeners restrict methods with auth.methods.
+	chain = append(chain, cert.Authenticator{})
 	if s.cfg.Auth.AllowAnonymous {
 		chain = append(chain, auth.Anonymous{})
 	}

@@ -44,7 +44,8 @@ func (s *Server) buildListener(lc config.Listener, admit listener.Admit) (*liste
 		l.HandshakeTimeout = lc.TLS.HandshakeTimeout.D()
 	}
 	serve := func(a listener.Accepted) {
-		ci := broker.ConnInfo{Listener: a.Listener, Remote: a.Remote, RequireUsernameMatch: lc.TLS.RequireUsernameMatch}
+		ci := broker.ConnInfo{Listener: a.Listener, Remote: a.Remote, RequireUsernameMatch: lc.TLS.RequireUsernameMatch,
+			RequireCertificate: lc.Auth.RequireCertificate, Methods: lc.Auth.Methods}
 		if src != nil && a.TLS != nil {
 			ci.CertIdentity, _ = src.Identity(*a.TLS)
 		}

@@ -1,0 +1,437 @@
+// Package jwt authenticates MQTT clients that present a signed JSON Web
+// Token in the CONNECT password field.
+//
+// Only HS256 (with a configured secret file), RS256, ES256 (P-256) and
+// EdDSA (Ed25519) are accepted; "none" and every other algorithm are
+// refused. Keys are chosen by algorithm first and key id second, so an
+// asymmetric public key can never serve as an HMAC secret. Every token
+// must carry exp; nbf and iat are honoured with a bounded leeway.
+//
+// A password that does not look like a JWT is not this method's business:
+// the authenticator abstains so that the password file can decide. A
+// password that looks like a JWT must verify, or the client is denied.
+package jwt
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/packet"
+)
+
+// Defaults and bounds for Options.
+const (
+	DefaultLeeway        = 30 * time.Second
+	MaxLeeway            = 5 * time.Minute
+	DefaultUsernameClaim = "sub"
+	DefaultGroupsClaim   = "groups"
+	// MaxTokenSize bounds the token; a larger JWT-shaped password is denied.
+	MaxTokenSize = 8 << 10
+	// maxUnnamedTries bounds the keys tried for a token without kid.
+	maxUnnamedTries = 16
+)
+
+// Options configure an Authenticator. At least one of Keys, JWKSFile and
+// HMACSecretFile must be set.
+type Options struct {
+	// Keys are PEM files holding public keys (RSA of 2048 bits or more,
+	// EC P-256, Ed25519) or certificates. They match tokens of any kid.
+	Keys []string
+	// JWKSFile is a JSON Web Key Set; its keys match by kid. Watch reloads
+	// it, and the other files, when they change.
+	JWKSFile string
+	// HMACSecretFile holds the HS256 secret (whitespace trimmed, at least
+	// 32 bytes). Without it HS256 tokens are refused.
+	HMACSecretFile string
+	// Issuer, when set, must equal the iss claim.
+	Issuer string
+	// Audience, when set, must be among the aud claim's values.
+	Audience string
+	// Leeway is the clock skew allowed for exp, nbf and iat. Zero means
+	// DefaultLeeway; it may not exceed MaxLeeway.
+	Leeway time.Duration
+	// UsernameClaim names the string claim that becomes Identity.Name.
+	// Empty means "sub".
+	UsernameClaim string
+	// GroupsClaim names the array-of-strings claim that becomes
+	// Identity.Groups. Empty means "groups". The claim may be absent.
+	GroupsClaim string
+	// Now is the clock, for tests. Nil means time.Now.
+	Now func() time.Time
+	// Logger receives reload outcomes and skipped JWKS keys. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Claims is what an accepted token says beyond the Identity. Authenticate
+// returns it as Result.State on Allow; the broker closes the connection at
+// Expiry.
+type Claims struct {
+	Expiry time.Time
+}
+
+// Expiry reports when the token behind an allowed Result expires.
+func Expiry(res auth.Result) (time.Time, bool) {
+	c, ok := res.State.(Claims)
+	if !ok || res.Decision != auth.Allow {
+		return time.Time{}, false
+	}
+	return c.Expiry, true
+}
+
+// Authenticator verifies JWTs. It is safe for concurrent use: requests
+// read an immutable key snapshot that Reload swaps atomically; reloadMu
+// only serializes reloads.
+type Authenticator struct {
+	opts Options
+	log  *slog.Logger
+
+	reloadMu sync.Mutex
+	cur      atomic.Pointer[keySet]
+}
+
+var _ auth.Authenticator = (*Authenticator)(nil)
+
+// New validates o and loads every key file. A missing, malformed or
+// unusable file is an error that names it.
+func New(o Options) (*Authenticator, error) {
+	if o.Leeway == 0 {
+		o.Leeway = DefaultLeeway
+	}
+	if o.Leeway < 0 || o.Leeway > MaxLeeway {
+		return nil, fmt.Errorf("jwt: leeway %v outside 0..%v", o.Leeway, MaxLeeway)
+	}
+	if o.UsernameClaim == "" {
+		o.UsernameClaim = DefaultUsernameClaim
+	}
+	if o.GroupsClaim == "" {
+		o.GroupsClaim = DefaultGroupsClaim
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Keys = append([]string(nil), o.Keys...)
+	ks, err := loadKeys(&o)
+	if err != nil {
+		return nil, err
+	}
+	a := &Authenticator{opts: o, log: o.Logger}
+	a.cur.Store(ks)
+	a.logWarnings(ks)
+	return a, nil
+}
+
+// Name implements auth.Authenticator.
+func (a *Authenticator) Name() string { return "jwt" }
+
+// Reload reads every key file again and swaps them in. On error the loaded
+// keys stay in use.
+func (a *Authenticator) Reload() error {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	ks, err := loadKeys(&a.opts)
+	if err != nil {
+		return err
+	}
+	a.cur.Store(ks)
+	a.logWarnings(ks)
+	return nil
+}
+
+func (a *Authenticator) logWarnings(ks *keySet) {
+	for _, w := range ks.warnings {
+		a.log.Warn("jwt key skipped", "detail", w)
+	}
+}
+
+// Watch checks the key files every interval and reloads them when one
+// changes, until ctx ends. A failed reload is logged once per file version
+// and the loaded keys stay in use.
+func (a *Authenticator) Watch(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	var failed []os.FileInfo // file versions a reload failed on
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now, err := a.statFiles()
+		if err != nil {
+			continue // a file being replaced; the next tick sees it
+		}
+		if sameVersions(now, a.cur.Load().stats) || sameVersions(now, failed) {
+			continue
+		}
+		if err := a.Reload(); err != nil {
+			a.log.Error("jwt key reload failed; keeping the loaded keys", "error", err)
+			failed = now
+			continue
+		}
+		failed = nil
+		a.log.Info("jwt keys reloaded", "keys", len(a.cur.Load().keys))
+	}
+}
+
+func (a *Authenticator) statFiles() ([]os.FileInfo, error) {
+	paths := append([]string(nil), a.opts.Keys...)
+	if a.opts.JWKSFile != "" {
+		paths = append(paths, a.opts.JWKSFile)
+	}
+	if a.opts.HMACSecretFile != "" {
+		paths = append(paths, a.opts.HMACSecretFile)
+	}
+	out := make([]os.FileInfo, len(paths))
+	for i, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = st
+	}
+	return out, nil
+}
+
+func sameVersions(a, b []os.FileInfo) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !os.SameFile(a[i], b[i]) || !a[i].ModTime().Equal(b[i].ModTime()) || a[i].Size() != b[i].Size() {
+			return false
+		}
+	}
+	return true
+}
+
+// Authenticate implements auth.Authenticator. It abstains unless the
+// password looks like a JWT; such a password must verify or is denied.
+// Details name the reason and never contain the token.
+func (a *Authenticator) Authenticate(_ context.Context, r *auth.Request) (auth.Result, error) {
+	if !r.HasPassword || !looksLikeJWT(r.Password) {
+		return auth.Result{}, nil
+	}
+	if len(r.Password) > MaxTokenSize {
+		return deny(fmt.Sprintf("token larger than %d bytes", MaxTokenSize)), nil
+	}
+	id, claims, reason := a.verify(string(r.Password))
+	if reason != "" {
+		return deny(reason), nil
+	}
+	if r.HasUsername && r.Username != id.Name {
+		return deny("user name does not match the token's " + a.opts.UsernameClaim + " claim"), nil
+	}
+	return auth.Result{Decision: auth.Allow, Identity: id, State: claims}, nil
+}
+
+func deny(reason string) auth.Result {
+	return auth.Result{Decision: auth.Deny, Reason: packet.BadUserNameOrPassword, Detail: "jwt: " + reason}
+}
+
+// verify checks the token and returns the identity it proves, or a reason
+// for refusal.
+func (a *Authenticator) verify(token string) (*auth.Identity, Claims, string) {
+	alg, kid, ok := peekHeader(token)
+	if !ok {
+		return nil, Claims{}, "malformed token header"
+	}
+	if !allowedAlg(alg) {
+		return nil, Claims{}, fmt.Sprintf("algorithm %q not allowed", clip(alg))
+	}
+	ks := a.cur.Load()
+	keys, reason := ks.candidates(jose.SignatureAlgorithm(alg), kid)
+	if reason != "" {
+		return nil, Claims{}, reason
+	}
+	tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
+	if err != nil {
+		return nil, Claims{}, "malformed token"
+	}
+	verified := false
+	for _, k := range keys {
+		if tok.Claims(k.key) == nil { // no destination: checks the signature only
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, Claims{}, "bad signature"
+	}
+	// The signature over exactly these payload bytes has just been checked.
+	var std josejwt.Claims
+	var raw map[string]any
+	if err := tok.UnsafeClaimsWithoutVerification(&std, &raw); err != nil {
+		return nil, Claims{}, "malformed claims"
+	}
+	if std.Expiry == nil {
+		return nil, Claims{}, "token has no exp claim"
+	}
+	want := josejwt.Expected{Issuer: a.opts.Issuer, Time: a.opts.Now()}
+	if a.opts.Audience != "" {
+		want.AnyAudience = josejwt.Audience{a.opts.Audience}
+	}
+	if err := std.ValidateWithLeeway(want, a.opts.Leeway); err != nil {
+		return nil, Claims{}, validationReason(err)
+	}
+	name, ok := raw[a.opts.UsernameClaim].(string)
+	if !ok || name == "" {
+		return nil, Claims{}, "claim " + a.opts.UsernameClaim + " missing or not a string"
+	}
+	groups, ok := stringList(raw[a.opts.GroupsClaim])
+	if !ok {
+		return nil, Claims{}, "claim " + a.opts.GroupsClaim + " is not an array of strings"
+	}
+	id := &auth.Identity{Name: name, Groups: groups, Method: "jwt"}
+	return id, Claims{Expiry: std.Expiry.Time()}, ""
+}
+
+func validationReason(err error) string {
+	switch {
+	case errors.Is(err, josejwt.ErrExpired):
+		return "token expired"
+	case errors.Is(err, josejwt.ErrNotValidYet):
+		return "token not yet valid (nbf)"
+	case errors.Is(err, josejwt.ErrIssuedInTheFuture):
+		return "token issued in the future (iat)"
+	case errors.Is(err, josejwt.ErrInvalidIssuer):
+		return "wrong issuer"
+	case errors.Is(err, josejwt.ErrInvalidAudience):
+		return "wrong audience"
+	default:
+		return "invalid claims"
+	}
+}
+
+// candidates returns the keys that may verify a token of alg and kid. A
+// token with a kid matches keys with that kid and keys without one (PEM,
+// HMAC); a token without kid matches every key of its algorithm, at most
+// maxUnnamedTries of them.
+func (ks *keySet) candidates(alg jose.SignatureAlgorithm, kid string) ([]verifyKey, string) {
+	var out []verifyKey
+	sameAlg := false
+	for _, k := range ks.keys {
+		if k.alg != alg {
+			continue
+		}
+		sameAlg = true
+		if kid == "" || k.kid == "" || k.kid == kid {
+			out = append(out, k)
+		}
+	}
+	switch {
+	case !sameAlg:
+		return nil, fmt.Sprintf("algorithm %s not allowed: no key configured for it", alg)
+	case len(out) == 0:
+		return nil, "unknown key id"
+	case kid == "" && len(out) > maxUnnamedTries:
+		return nil, "token has no kid and too many keys could match"
+	}
+	return out, ""
+}
+
+func allowedAlg(alg string) bool {
+	switch jose.SignatureAlgorithm(alg) {
+	case jose.HS256, jose.RS256, jose.ES256, jose.EdDSA:
+		return true
+	}
+	return false
+}
+
+// peekHeader decodes the unverified protected header for alg and kid, to
+// pick keys and refuse algorithms with a clear reason. Nothing in it is
+// trusted beyond that choice.
+func peekHeader(token string) (alg, kid string, ok bool) {
+	seg, _, _ := strings.Cut(token, ".")
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return "", "", false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return "", "", false
+	}
+	return h.Alg, h.Kid, true
+}
+
+// clip bounds an attacker-chosen string before it reaches a log.
+func clip(s string) string {
+	if len(s) > 16 {
+		return s[:16] + "..."
+	}
+	return s
+}
+
+// stringList converts a claim to a list of strings; absent is empty.
+func stringList(v any) ([]string, bool) {
+	if v == nil {
+		return nil, true
+	}
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, 0, len(arr))
+	for _, e := range arr {
+		s, ok := e.(string)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, s)
+	}
+	return out, true
+}
+
+// looksLikeJWT reports whether p has the shape of a JWS compact
+// serialization: three base64url segments separated by '.', the first
+// (the header) non-empty and decoding to a JSON object. The signature may
+// be empty so that "alg":"none" tokens are denied rather than passed on.
+func looksLikeJWT(p []byte) bool {
+	dots := 0
+	first := -1
+	for i, c := range p {
+		switch {
+		case c == '.':
+			if dots == 0 {
+				first = i
+			}
+			dots++
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	if dots != 2 || first == 0 {
+		return false
+	}
+	// Decode at most 64 characters of the header: enough to find its '{'.
+	head := p[:first]
+	if len(head) > 64 {
+		head = head[:64] // a multiple of 4: decodes without the rest
+	}
+	b, err := base64.RawURLEncoding.DecodeString(string(head))
+	if err != nil {
+		return false
+	}
+	s := strings.TrimLeft(string(b), " \t\r\n")
+	return strings.HasPrefix(s, "{")
+}
