@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/auth/cert"
@@ -19,7 +20,7 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 	var chain auth.Chain
 	path := s.cfg.PasswordFilePath()
 	_, statErr := os.Stat(path)
-	if statErr == nil || !s.cfg.Auth.AllowAnonymous {
+	if statErr == nil || (s.passwordsNeeded() && !s.cfg.Auth.AllowAnonymous) {
 		pa, err := password.New(path, password.Options{})
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("auth: password file %s does not exist; create it with "+
@@ -42,4 +43,15 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 		chain = append(chain, auth.Anonymous{})
 	}
 	return chain, nil
+}
+
+// passwordsNeeded reports whether some listener accepts password logins
+// (every listener without an auth.methods list does).
+func (s *Server) passwordsNeeded() bool {
+	for _, l := range s.cfg.Listeners {
+		if l.Auth.Methods == nil || slices.Contains(l.Auth.Methods, "password") {
+			return true
+		}
+	}
+	return false
 }
