@@ -11,12 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/moatmq/moat/internal/testutil"
 )
 
 const modulePath = "github.com/moatmq/moat"
@@ -310,7 +310,7 @@ func listPackages(t *testing.T) map[string]*pkgInfo {
 		t.Skip("go tool not in PATH:", err)
 	}
 	cmd := exec.Command(goBin, "list", "-e", "-deps", "-json=ImportPath,Standard,Imports", "./...")
-	cmd.Dir = archModuleRoot(t)
+	cmd.Dir = testutil.ModuleRoot(t)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -332,23 +332,4 @@ func listPackages(t *testing.T) map[string]*pkgInfo {
 		t.Fatalf("go list reported no package of %s", modulePath)
 	}
 	return pkgs
-}
-
-// archModuleRoot walks up from the working directory to go.mod.
-func archModuleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -36,26 +35,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// moduleRoot walks up from the working directory to the directory holding
-// go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // buildMoat compiles ./cmd/moat into a temporary directory.
 func buildMoat(t *testing.T) string {
 	t.Helper()
@@ -65,7 +44,7 @@ func buildMoat(t *testing.T) string {
 	}
 	bin := filepath.Join(t.TempDir(), "moat")
 	cmd := exec.Command(goBin, "build", "-o", bin, "./cmd/moat")
-	cmd.Dir = moduleRoot(t)
+	cmd.Dir = testutil.ModuleRoot(t)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}

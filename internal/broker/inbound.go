@@ -66,13 +66,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		return fail(packet.RetainNotSupported, "retain is not available") // [MQTT-3.2.2-14]
 	}
 	if p.QoS == 2 {
-		if _, dup := c.sess.inQoS2Has(p.PacketID); dup {
+		dup, full := c.sess.inQoS2State(p.PacketID, int(b.lim.ReceiveMaximum))
+		if dup {
 			// Exactly once: a resent PUBLISH before PUBREL is not routed
 			// again [MQTT-4.3.3-9].
 			c.sendAck(packet.PUBREC, p.PacketID, 0)
 			return nil
 		}
-		if c.sess.inQoS2Len() >= int(b.lim.ReceiveMaximum) {
+		if full {
 			return fail(packet.ReceiveMaximumExceeded, "more unacknowledged QoS 2 messages than Receive Maximum") // [MQTT-3.3.4-9]
 		}
 	}

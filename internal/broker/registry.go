@@ -286,17 +286,14 @@ func (s *Session) removeSubscription(filter string) bool {
 	return true
 }
 
-func (s *Session) inQoS2Has(id uint16) (struct{}, bool) {
+// inQoS2State reports, under one lock, whether inbound QoS 2 packet id is
+// already awaiting PUBREL (a resend) and whether the window of limit ids
+// is full.
+func (s *Session) inQoS2State(id uint16, limit int) (dup, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, ok := s.inQoS2[id]
-	return v, ok
-}
-
-func (s *Session) inQoS2Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.inQoS2)
+	_, dup = s.inQoS2[id]
+	return dup, len(s.inQoS2) >= limit
 }
 
 func (s *Session) inQoS2Add(id uint16) {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -68,5 +69,25 @@ func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() boo
 			t.Fatalf("timed out after %v: %s", timeout, msg)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ModuleRoot walks up from the working directory to the directory holding
+// go.mod, for tests that build the binary or run go list.
+func ModuleRoot(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the working directory")
+		}
+		dir = parent
 	}
 }
