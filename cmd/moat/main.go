@@ -16,6 +16,7 @@ Usage:
   moat serve [--config FILE] [--listen ADDR]... [--log-level LEVEL] [--log-format text|json]
   moat certs init|server|client|inspect|crl [flags]
   moat passwd [flags] FILE add|delete|verify USER | list
+  moat ban [--config FILE | --data-dir DIR] list | add TARGET | remove TARGET
   moat version
 
 Run 'moat COMMAND --help' for a command's flags.
@@ -37,6 +38,8 @@ func run(args []string) int {
 		return certsCmd(args[1:])
 	case "passwd":
 		return passwd(args[1:])
+	case "ban":
+		return banCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

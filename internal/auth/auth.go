@@ -11,6 +11,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"time"
 
 	"github.com/moatmq/moat/internal/packet"
 )
@@ -37,6 +38,17 @@ type Identity struct {
 	Groups    []string // for ACL group rules
 	Method    string   // "anonymous", "password", "certificate", ...
 	Anonymous bool
+	// Topics, when not nil, restricts this identity to the topic filters
+	// its credential names (a token's topics claim), on top of the ACL.
+	Topics *TopicGrant
+}
+
+// TopicGrant lists the topic filters a credential allows. Publish covers
+// publish and retain; Subscribe covers subscribe and delivery. An empty
+// list allows nothing for its actions.
+type TopicGrant struct {
+	Publish   []string
+	Subscribe []string
 }
 
 // Request is what the broker knows when it asks for a decision. Password
@@ -72,6 +84,10 @@ type Result struct {
 	Data     []byte            // Authentication Data for the AUTH packet to send
 	State    any               // handed back in the next Request of the exchange
 	Detail   string            // why, for the log and audit (never a secret)
+	// Expires, on Allow, is when the credential stops being valid (a
+	// token's exp); the broker ends the connection then unless the client
+	// re-authenticates. Zero: no end.
+	Expires time.Time
 }
 
 // Authenticator decides one authentication step.

@@ -61,6 +61,9 @@ type Limits struct {
 	MaxRetained             int
 	AllowMQTT31             bool
 	AllowEmptyClientID      bool
+	// ClientIDs are the per-identity client id patterns (auth.client_ids);
+	// empty allows any.
+	ClientIDs []string
 }
 
 // Options are the broker's dependencies. Zero seams get safe defaults: open
@@ -99,6 +102,7 @@ type Broker struct {
 	sessions map[string]*Session
 	conns    map[*conn]struct{}
 	closing  bool
+	quit     chan struct{} // closed when Shutdown begins
 
 	connWG  sync.WaitGroup
 	started time.Time
@@ -118,6 +122,7 @@ func New(o Options) *Broker {
 		subs:     topic.NewTree[*subscription](4096),
 		sessions: make(map[string]*Session),
 		conns:    make(map[*conn]struct{}),
+		quit:     make(chan struct{}),
 		started:  time.Now(),
 	}
 	if b.admit == nil {
@@ -162,6 +167,16 @@ func (b *Broker) Publish(topicName string, payload []byte, qos byte, retain bool
 	b.router.Route(m)
 }
 
+// pause waits for d, or less when the broker shuts down.
+func (b *Broker) pause(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-b.quit:
+	}
+}
+
 // Uptime reports how long the broker has run.
 func (b *Broker) Uptime() time.Duration { return time.Since(b.started) }
 
@@ -177,6 +192,9 @@ func (b *Broker) SessionCount() int {
 // every connection to end or ctx to be done; then it closes the rest.
 func (b *Broker) Shutdown(ctx context.Context) error {
 	b.mu.Lock()
+	if !b.closing {
+		close(b.quit)
+	}
 	b.closing = true
 	conns := make([]*conn, 0, len(b.conns))
 	for c := range b.conns {

@@ -82,6 +82,7 @@ type conn struct {
 	will         *will
 	aliasIn      map[uint16]string
 	reauth       *reauthState
+	credTimer    *time.Timer    // ends the connection when the credential expires
 	pub          packet.Publish // decode target of inbound PUBLISH
 	normalClose  bool           // DISCONNECT received
 	sendWillAnew bool           // DISCONNECT 0x04
@@ -268,6 +269,9 @@ func (c *conn) finish(err error) {
 		}
 	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && !c.closed.Load() {
 		c.b.log.Debug("connection ended", "client_id", c.clientID, "remote", c.info.Remote, "error", err)
+	}
+	if c.credTimer != nil {
+		c.credTimer.Stop()
 	}
 	c.stopWriter()
 	// The session goes offline before the socket closes, so that a client

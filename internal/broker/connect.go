@@ -45,12 +45,17 @@ func (c *conn) connect() bool {
 		return false
 	}
 	c.admitted = client // Closed is due from here on
-	id, err := c.authenticate(cp)
+	res, err := c.authenticate(cp)
 	clear(cp.Password) // the secret is not needed any more
 	if err != nil {
 		return false
 	}
+	id := res.Identity
 	client.Identity = id
+	if !c.clientIDAllowed(cp.ClientID, id) {
+		c.refuse(packet.ClientIdentifierNotValid, "client identifier not allowed for identity "+id.Name, cp)
+		return false
+	}
 	if code := b.admit.Authenticated(client); code != 0 {
 		c.refuse(code, "not admitted after authentication", cp)
 		return false
@@ -84,6 +89,7 @@ func (c *conn) connect() bool {
 	c.send(ack) // CONNACK goes first, then the resumed window
 	s.resumeLocked(c)
 	s.mu.Unlock()
+	c.expireAt(res.Expires)
 	return true
 }
 
@@ -140,7 +146,7 @@ func (b *Broker) assignClientID() string {
 
 // authenticate runs the authentication chain, including the MQTT 5 AUTH
 // exchange. On failure it refuses the connection itself.
-func (c *conn) authenticate(cp *packet.Connect) (*auth.Identity, error) {
+func (c *conn) authenticate(cp *packet.Connect) (auth.Result, error) {
 	b := c.b
 	req := &auth.Request{
 		Listener:     c.info.Listener,
@@ -167,13 +173,13 @@ func (c *conn) authenticate(cp *packet.Connect) (*auth.Identity, error) {
 				// The last server data goes in CONNACK [MQTT-4.12.0-?].
 				c.authData = res.Data
 			}
-			return res.Identity, nil
+			return res, nil
 		case auth.Continue:
 			if req.Method == "" || req.Step >= maxAuthSteps {
 				break
 			}
 			if err := c.authRound(req, res); err != nil {
-				return nil, err
+				return auth.Result{}, err
 			}
 			continue
 		}
@@ -183,9 +189,48 @@ func (c *conn) authenticate(cp *packet.Connect) (*auth.Identity, error) {
 		}
 		b.record(audit.Event{Kind: audit.AuthFailure, Listener: c.info.Listener, Remote: c.info.Remote,
 			ClientID: c.clientID, Identity: cp.Username, Reason: code, Detail: method + ": " + res.Detail})
+		if d := b.admit.AuthFailed(c.admitted); d > 0 {
+			b.pause(d) // brute-force slow-down before the refusal
+		}
 		c.refuse(code, "authentication failed: "+res.Detail, cp)
-		return nil, errors.New("authentication failed")
+		return auth.Result{}, errors.New("authentication failed")
 	}
+}
+
+// clientIDAllowed applies the per-identity client id rules
+// (auth.client_ids): %u is the identity's name, taken literally, and a
+// trailing * any rest. An id the broker assigned is always allowed.
+func (c *conn) clientIDAllowed(sent string, id *auth.Identity) bool {
+	rules := c.b.lim.ClientIDs
+	if len(rules) == 0 || sent == "" {
+		return true
+	}
+	for _, r := range rules {
+		body, prefix := strings.CutSuffix(r, "*")
+		want := strings.ReplaceAll(body, "%u", id.Name)
+		if sent == want || prefix && strings.HasPrefix(sent, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// expireAt ends the connection when its credential expires, unless a
+// re-authentication moves the end first. Zero: no end.
+func (c *conn) expireAt(t time.Time) {
+	if c.credTimer != nil {
+		c.credTimer.Stop()
+		c.credTimer = nil
+	}
+	if t.IsZero() {
+		return
+	}
+	c.credTimer = time.AfterFunc(time.Until(t), func() {
+		c.b.record(audit.Event{Kind: audit.ClientDisconnected, Listener: c.info.Listener, Remote: c.info.Remote,
+			ClientID: c.clientID, Identity: c.identityName(), Reason: packet.MaximumConnectTime,
+			Detail: "credential expired"})
+		c.kick(packet.MaximumConnectTime, "credential expired; re-authenticate before it does to stay connected")
+	})
 }
 
 // authRound sends AUTH 0x18 with the authenticator's data and reads the

@@ -50,7 +50,13 @@ func (c *conn) reauthStep(p *packet.Auth) error {
 			return nil
 		}
 	case auth.Allow:
+		if res.Identity.Name != c.identityName() {
+			// A connection keeps the identity it was accepted with.
+			res.Reason, res.Detail = packet.NotAuthorized, "re-authenticated as another identity"
+			break
+		}
 		c.reauth = nil
+		c.expireAt(res.Expires)
 		c.send(&packet.Auth{ReasonCode: packet.Success, Properties: props})
 		return nil
 	}

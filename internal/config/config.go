@@ -61,8 +61,9 @@ type Listener struct {
 // ListenerAuth restricts authentication on one listener.
 type ListenerAuth struct {
 	// Methods lists the authentication methods accepted here: password,
-	// certificate (a verified client certificate alone), anonymous (also
-	// needs auth.allow_anonymous). Empty: every configured method.
+	// certificate (a verified client certificate alone), jwt, scram, http,
+	// anonymous (also needs auth.allow_anonymous). Empty: every configured
+	// method.
 	Methods []string `yaml:"methods"`
 	// RequireCertificate demands a verified client certificate on top of
 	// the method that authenticates (certificate and password both). It
@@ -71,7 +72,7 @@ type ListenerAuth struct {
 }
 
 // AuthMethods are the names of the authentication methods.
-var AuthMethods = []string{"password", "certificate", "anonymous"}
+var AuthMethods = []string{"password", "certificate", "jwt", "scram", "http", "anonymous"}
 
 // TLS configures a TLS listener.
 type TLS struct {
@@ -229,7 +230,87 @@ type Auth struct {
 	// identity "anonymous". Default false; on a non-loopback listener it
 	// also needs allow_insecure.
 	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// ClientIDs lists the client identifiers an authenticated client may
+	// use: patterns in which %u stands for its identity (user name,
+	// certificate identity or token subject) and a trailing * for any
+	// rest, such as "%u" or "%u-*". A client id the broker assigns is
+	// always allowed. Empty: any client id.
+	ClientIDs []string `yaml:"client_ids"`
+	// BruteForce slows down, then bans, sources of failed logins.
+	BruteForce BruteForce `yaml:"brute_force"`
+	// JWT accepts signed JSON Web Tokens in the password field (and as
+	// MQTT 5 enhanced authentication method "JWT"). Enabled when it names
+	// at least one key source.
+	JWT JWT `yaml:"jwt"`
 }
+
+// BruteForce configures the brute-force defence. Failures are counted per
+// source address (IPv6 by /64) and per user name in a sliding window.
+type BruteForce struct {
+	// Enabled turns the defence on. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Window is the sliding window failures are counted in. Default 10m.
+	Window Duration `yaml:"window"`
+	// FreeFailures is how many failures in the window are refused at
+	// once; each further one waits longer (100ms, doubling) before its
+	// refusal. Default 5.
+	FreeFailures int `yaml:"free_failures"`
+	// MaxDelay caps the wait before a refusal. Default 5s.
+	MaxDelay Duration `yaml:"max_delay"`
+	// BanAfter is the number of failures in the window that bans the
+	// address or user name. Default 20; at most 10000.
+	BanAfter int `yaml:"ban_after"`
+	// BanFor is the length of a first ban; it doubles with each repeat
+	// offence. Default 15m.
+	BanFor Duration `yaml:"ban_for"`
+	// MaxBan caps the length of a ban. Default 24h.
+	MaxBan Duration `yaml:"max_ban"`
+	// GlobalPerSecond is the ceiling on failed logins per second from all
+	// sources together; above it new logins are refused with 0x9F
+	// (connection rate exceeded) for a moment. Default 200.
+	GlobalPerSecond int `yaml:"global_per_second"`
+	// MaxTracked bounds the addresses and user names tracked, and the
+	// bans held. Default 100000.
+	MaxTracked int `yaml:"max_tracked"`
+}
+
+// JWT configures token authentication. Tokens must be signed with HS256,
+// RS256, ES256 or EdDSA by one of the configured keys and carry exp.
+type JWT struct {
+	// Keys are PEM files with public keys or certificates (RSA 2048+,
+	// P-256, Ed25519). Default none.
+	Keys []string `yaml:"keys"`
+	// JWKSFile is a JSON Web Key Set file, reloaded when it changes.
+	// Default "".
+	JWKSFile string `yaml:"jwks_file"`
+	// HMACSecretFile holds the HS256 secret (at least 32 bytes). Default
+	// "": HS256 tokens are refused.
+	HMACSecretFile string `yaml:"hmac_secret_file"`
+	// Issuer, when set, must equal the token's iss. Default "".
+	Issuer string `yaml:"issuer"`
+	// Audience, when set, must be among the token's aud. Default "".
+	Audience string `yaml:"audience"`
+	// Leeway is the clock skew allowed for exp, nbf and iat. Default 30s;
+	// at most 5m.
+	Leeway Duration `yaml:"leeway"`
+	// UsernameClaim names the claim that becomes the identity. Default
+	// "sub".
+	UsernameClaim string `yaml:"username_claim"`
+	// GroupsClaim names the claim listing the identity's groups. Default
+	// "groups".
+	GroupsClaim string `yaml:"groups_claim"`
+	// TopicsClaim names an optional claim restricting the token to topic
+	// filters: {"publish": [...], "subscribe": [...]}. Default "topics".
+	TopicsClaim string `yaml:"topics_claim"`
+}
+
+// Enabled reports whether token authentication is configured.
+func (j *JWT) Enabled() bool {
+	return len(j.Keys) > 0 || j.JWKSFile != "" || j.HMACSecretFile != ""
+}
+
+// BansFile is where bans are kept across restarts: <data_dir>/bans.json.
+func (c *Config) BansFile() string { return filepath.Join(c.DataDir, "bans.json") }
 
 // PasswordFilePath is the password file in force: Auth.PasswordFile, or
 // <data_dir>/passwd.

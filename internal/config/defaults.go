@@ -26,6 +26,19 @@ const (
 	DefaultTLSHandshakeTimeout  = 10 * time.Second
 	DefaultWebSocketPath        = "/mqtt"
 	DefaultProxyProtocolTimeout = 5 * time.Second
+
+	DefaultBruteForceWindow       = 10 * time.Minute
+	DefaultBruteForceFreeFailures = 5
+	DefaultBruteForceMaxDelay     = 5 * time.Second
+	DefaultBruteForceBanAfter     = 20
+	DefaultBruteForceBanFor       = 15 * time.Minute
+	DefaultBruteForceMaxBan       = 24 * time.Hour
+	DefaultBruteForceGlobal       = 200
+	DefaultBruteForceMaxTracked   = 100000
+	DefaultJWTLeeway              = 30 * time.Second
+	DefaultJWTUsernameClaim       = "sub"
+	DefaultJWTGroupsClaim         = "groups"
+	DefaultJWTTopicsClaim         = "topics"
 )
 
 // ApplyDefaults fills every unset field with its documented default.
@@ -66,6 +79,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&m.MaxQueuedBytes, DefaultMaxQueuedBytes)
 	setDefault(&m.MaxSubscriptionsPerClient, DefaultMaxSubscriptions)
 	setDefault(&m.MaxRetainedMessages, DefaultMaxRetained)
+	c.Auth.applyDefaults()
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
@@ -99,4 +113,26 @@ func setDefault[T comparable](p *T, v T) {
 	if *p == zero {
 		*p = v
 	}
+}
+
+// applyDefaults fills the brute-force and JWT settings.
+func (a *Auth) applyDefaults() {
+	bf := &a.BruteForce
+	if bf.Enabled == nil {
+		t := true
+		bf.Enabled = &t
+	}
+	setDefault(&bf.Window, Duration(DefaultBruteForceWindow))
+	setDefault(&bf.FreeFailures, DefaultBruteForceFreeFailures)
+	setDefault(&bf.MaxDelay, Duration(DefaultBruteForceMaxDelay))
+	setDefault(&bf.BanAfter, DefaultBruteForceBanAfter)
+	setDefault(&bf.BanFor, Duration(DefaultBruteForceBanFor))
+	setDefault(&bf.MaxBan, Duration(DefaultBruteForceMaxBan))
+	setDefault(&bf.GlobalPerSecond, DefaultBruteForceGlobal)
+	setDefault(&bf.MaxTracked, DefaultBruteForceMaxTracked)
+	j := &a.JWT
+	setDefault(&j.Leeway, Duration(DefaultJWTLeeway))
+	setDefault(&j.UsernameClaim, DefaultJWTUsernameClaim)
+	setDefault(&j.GroupsClaim, DefaultJWTGroupsClaim)
+	setDefault(&j.TopicsClaim, DefaultJWTTopicsClaim)
 }

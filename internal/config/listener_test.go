@@ -419,7 +419,7 @@ func TestListenerAuthRules(t *testing.T) {
 	}{
 		{"methods on mutual TLS", Listener{Transport: "tls", TLS: mtls, Auth: ListenerAuth{Methods: []string{"password", "certificate"}, RequireCertificate: true}}, nil},
 		{"unknown method", Listener{Transport: "tcp", Auth: ListenerAuth{Methods: []string{"kerberos"}}},
-			[]string{`listeners[0].auth.methods[0]: unknown method "kerberos": want password, certificate, anonymous`}},
+			[]string{`listeners[0].auth.methods[0]: unknown method "kerberos": want password, certificate, jwt, scram, http, anonymous`}},
 		{"certificate without client certificates", Listener{Transport: "tls", TLS: TLS{Cert: "s.crt", Key: "s.key"}, Auth: ListenerAuth{Methods: []string{"certificate"}}},
 			[]string{"listeners[0].auth.methods[0]: certificate authentication needs tls.client_auth optional or required on a tls or wss listener"}},
 		{"require_certificate on plain tcp", Listener{Transport: "tcp", Auth: ListenerAuth{RequireCertificate: true}},

@@ -47,6 +47,7 @@ func (c *Config) validate() []*FieldError {
 	var v collector
 	c.validateListeners(&v)
 	c.MQTT.validate(&v)
+	c.Auth.validate(&v)
 	c.Log.validate(&v)
 	if c.DataDir == "" {
 		v.addf("data_dir", "must not be empty")
@@ -228,5 +229,53 @@ func (l *Log) validate(v *collector) {
 	case "text", "json":
 	default:
 		v.addf("log.format", "must be text or json, got %q", l.Format)
+	}
+}
+
+// validate checks the authentication settings.
+func (a *Auth) validate(v *collector) {
+	for i, p := range a.ClientIDs {
+		body := strings.TrimSuffix(p, "*")
+		switch {
+		case p == "":
+			v.addf(index("auth.client_ids", i), "must not be empty")
+		case strings.Contains(body, "*"):
+			v.addf(index("auth.client_ids", i), "* may only end a pattern, got %q", p)
+		case strings.Contains(strings.ReplaceAll(body, "%u", ""), "%"):
+			v.addf(index("auth.client_ids", i), "the only substitution is %%u, got %q", p)
+		}
+	}
+	bf := &a.BruteForce
+	for _, d := range []struct {
+		path string
+		v    Duration
+	}{{"window", bf.Window}, {"max_delay", bf.MaxDelay}, {"ban_for", bf.BanFor}, {"max_ban", bf.MaxBan}} {
+		if d.v <= 0 {
+			v.addf("auth.brute_force."+d.path, "must be positive, got %s", d.v)
+		}
+	}
+	atLeast(v, "auth.brute_force.free_failures", bf.FreeFailures, 0)
+	if bf.BanAfter <= bf.FreeFailures || bf.BanAfter > 10000 {
+		v.addf("auth.brute_force.ban_after", "must be above free_failures (%d) and at most 10000, got %d", bf.FreeFailures, bf.BanAfter)
+	}
+	if bf.MaxBan < bf.BanFor {
+		v.addf("auth.brute_force.max_ban", "must not be shorter than ban_for (%s), got %s", bf.BanFor, bf.MaxBan)
+	}
+	atLeast(v, "auth.brute_force.global_per_second", bf.GlobalPerSecond, 1)
+	atLeast(v, "auth.brute_force.max_tracked", bf.MaxTracked, 1)
+	j := &a.JWT
+	if j.Leeway < 0 || j.Leeway.D() > 5*time.Minute {
+		v.addf("auth.jwt.leeway", "must be between 0s and 5m, got %s", j.Leeway)
+	}
+	for i, k := range j.Keys {
+		if k == "" {
+			v.addf(index("auth.jwt.keys", i), "must not be empty")
+		}
+	}
+	for _, c := range []struct{ path, v string }{{"username_claim", j.UsernameClaim}, {"groups_claim", j.GroupsClaim},
+		{"topics_claim", j.TopicsClaim}} {
+		if c.v == "" {
+			v.addf("auth.jwt."+c.path, "must not be empty")
+		}
 	}
 }

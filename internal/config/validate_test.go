@@ -222,7 +222,8 @@ func TestPasswordFilePath(t *testing.T) {
 	if got, want := Default().PasswordFilePath(), filepath.Join(DefaultDataDir, "passwd"); got != want {
 		t.Errorf("Default().PasswordFilePath() = %q, want %q", got, want)
 	}
-	if Default().Auth != (Auth{}) {
-		t.Errorf("Default().Auth = %+v, want the zero value", Default().Auth)
+	if a := Default().Auth; a.PasswordFile != "" || a.AllowAnonymous || !*a.BruteForce.Enabled || a.JWT.Enabled() {
+		t.Errorf("Default().Auth = %+v, want no password file override, no anonymous access, "+
+			"brute-force defence on, JWT off", a)
 	}
 }

@@ -5,6 +5,7 @@ package limits
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/packet"
@@ -35,6 +36,10 @@ type Admission interface {
 	// Authenticated runs after authentication, with the identity; a
 	// non-zero code refuses (per-identity quotas, session ownership).
 	Authenticated(c *Client) packet.ReasonCode
+	// AuthFailed runs when authentication refuses a client that passed
+	// Connect. It returns how long the broker waits before sending the
+	// refusal (brute-force slow-down); zero sends it at once.
+	AuthFailed(c *Client) time.Duration
 	// Closed runs once for every client that passed Connect, when its
 	// connection ends, so that counted resources are released.
 	Closed(c *Client)
@@ -55,5 +60,65 @@ func (Open) Connect(*Client) packet.ReasonCode { return 0 }
 // Authenticated implements Admission.
 func (Open) Authenticated(*Client) packet.ReasonCode { return 0 }
 
+// AuthFailed implements Admission.
+func (Open) AuthFailed(*Client) time.Duration { return 0 }
+
 // Closed implements Admission.
 func (Open) Closed(*Client) {}
+
+// Gates runs several admissions in order: the first refusal wins, and
+// Closed reaches exactly the gates whose Connect admitted the client. The
+// longest AuthFailed delay applies.
+type Gates []Admission
+
+var _ Admission = Gates(nil)
+
+// Accept implements Admission.
+func (g Gates) Accept(listener string, remote netip.AddrPort) bool {
+	for _, a := range g {
+		if !a.Accept(listener, remote) {
+			return false
+		}
+	}
+	return true
+}
+
+// Connect implements Admission. When a later gate refuses, the earlier
+// ones that admitted the client are told it closed.
+func (g Gates) Connect(c *Client) packet.ReasonCode {
+	for i, a := range g {
+		if code := a.Connect(c); code != 0 {
+			for _, prev := range g[:i] {
+				prev.Closed(c)
+			}
+			return code
+		}
+	}
+	return 0
+}
+
+// Authenticated implements Admission.
+func (g Gates) Authenticated(c *Client) packet.ReasonCode {
+	for _, a := range g {
+		if code := a.Authenticated(c); code != 0 {
+			return code
+		}
+	}
+	return 0
+}
+
+// AuthFailed implements Admission.
+func (g Gates) AuthFailed(c *Client) time.Duration {
+	var d time.Duration
+	for _, a := range g {
+		d = max(d, a.AuthFailed(c))
+	}
+	return d
+}
+
+// Closed implements Admission.
+func (g Gates) Closed(c *Client) {
+	for _, a := range g {
+		a.Closed(c)
+	}
+}

@@ -3,6 +3,7 @@ package limits
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -175,47 +176,117 @@ type bansFile struct {
 
 const bansFileVersion = 1
 
-// load reads BansFile into an empty BruteForce. Offences already forgotten
-// are skipped; at most MaxTracked entries are kept.
+// load reads BansFile and replaces the ban list with what it holds;
+// failure counts stay. Offences already forgotten are skipped; at most
+// MaxTracked entries are kept. A missing file is an empty list. On error
+// the ban list is unchanged. The caller holds fileMu.
 func (b *BruteForce) load() error {
 	name := b.o.BansFile
 	data, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		data = []byte(`{"version":1,"bans":[]}`)
+	} else if err != nil {
+		return fmt.Errorf("limits: bans file %s: %w", name, err)
 	}
+	b.fileStat, _ = os.Stat(name)
+	entries, err := parseBans(name, data)
 	if err != nil {
-		return fmt.Errorf("limits: bans file %s: %w", name, err)
-	}
-	var f bansFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return fmt.Errorf("limits: bans file %s: %w", name, err)
-	}
-	if dec.More() {
-		return fmt.Errorf("limits: bans file %s: trailing data", name)
-	}
-	if f.Version != bansFileVersion {
-		return fmt.Errorf("limits: bans file %s: version %d, want %d", name, f.Version, bansFileVersion)
+		return err
 	}
 	now := b.o.Now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	clear(b.ipBans)
+	clear(b.userBans)
+	b.lens4, b.lens6 = [33]int{}, [129]int{}
+	b.byUntil = b.byUntil[:0]
+	for _, e := range entries {
+		if !b.forgotten(e, now) {
+			b.setBanLocked(e, now)
+		}
+	}
+	return nil
+}
+
+// parseBans decodes a bans file strictly.
+func parseBans(name string, data []byte) ([]*banEntry, error) {
+	var f bansFile
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		return nil, fmt.Errorf("limits: bans file %s: %w", name, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("limits: bans file %s: trailing data", name)
+	}
+	if f.Version != bansFileVersion {
+		return nil, fmt.Errorf("limits: bans file %s: version %d, want %d", name, f.Version, bansFileVersion)
+	}
+	out := make([]*banEntry, 0, len(f.Bans))
 	for i, ban := range f.Bans {
 		p, user, canon, err := parseTarget(ban.Target)
 		if err != nil {
-			return fmt.Errorf("limits: bans file %s: bans[%d]: %w", name, i, err)
+			return nil, fmt.Errorf("limits: bans file %s: bans[%d]: %w", name, i, err)
 		}
 		if ban.Offences < 1 {
-			return fmt.Errorf("limits: bans file %s: bans[%d]: offences must be at least 1", name, i)
+			return nil, fmt.Errorf("limits: bans file %s: bans[%d]: offences must be at least 1", name, i)
 		}
-		e := &banEntry{target: canon, prefix: p, user: user, until: ban.Until, reason: ban.Reason, offences: ban.Offences}
-		if b.forgotten(e, now) {
-			continue
-		}
-		b.setBanLocked(e, now)
+		out = append(out, &banEntry{target: canon, prefix: p, user: user, until: ban.Until, reason: ban.Reason, offences: ban.Offences})
 	}
-	return nil
+	return out, nil
+}
+
+// Reload replaces the ban list with the bans file's, for changes made by
+// another process (moat ban). Failure counts stay. On error nothing
+// changes.
+func (b *BruteForce) Reload() error {
+	if b.o.BansFile == "" {
+		return nil
+	}
+	b.fileMu.Lock()
+	defer b.fileMu.Unlock()
+	return b.load()
+}
+
+// Watch reloads the bans file whenever another process changes it,
+// checking every interval, until ctx is done. Its own writes do not
+// trigger a reload.
+func (b *BruteForce) Watch(ctx context.Context, every time.Duration) {
+	if b.o.BansFile == "" {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, _ := os.Stat(b.o.BansFile)
+		b.fileMu.Lock()
+		changed := !sameFileVersion(st, b.fileStat)
+		var err error
+		if changed {
+			err = b.load()
+		}
+		b.fileMu.Unlock()
+		switch {
+		case err != nil:
+			b.log.Error("limits: bans file not reloaded; the bans in force stay", "file", b.o.BansFile, "err", err)
+		case changed:
+			b.log.Info("limits: bans file reloaded", "file", b.o.BansFile, "bans", len(b.Bans()))
+		}
+	}
+}
+
+// sameFileVersion reports whether two stats (nil for a missing file) show
+// the same version of a file.
+func sameFileVersion(a, c os.FileInfo) bool {
+	if a == nil || c == nil {
+		return a == nil && c == nil
+	}
+	return os.SameFile(a, c) && a.ModTime().Equal(c.ModTime()) && a.Size() == c.Size()
 }
 
 // save rewrites BansFile with every remembered ban: a temporary file in the
@@ -239,6 +310,7 @@ func (b *BruteForce) save() error {
 	if err := writeFileAtomic(name, data); err != nil {
 		return fmt.Errorf("limits: bans file %s: %w", name, err)
 	}
+	b.fileStat, _ = os.Stat(name)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"sync"
 	"time"
 
@@ -79,7 +80,8 @@ type BruteForce struct {
 	o   BruteForceOptions
 	log *slog.Logger
 
-	fileMu sync.Mutex
+	fileMu   sync.Mutex
+	fileStat os.FileInfo // BansFile as last read or written; guarded by fileMu
 
 	mu sync.RWMutex
 	// tracked maps a failure source to its element in lru, whose value is a
@@ -148,7 +150,10 @@ func NewBruteForce(o BruteForceOptions) (*BruteForce, error) {
 		b.log = slog.Default()
 	}
 	if o.BansFile != "" {
-		if err := b.load(); err != nil {
+		b.fileMu.Lock()
+		err := b.load()
+		b.fileMu.Unlock()
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -291,6 +296,12 @@ func (b *BruteForce) Connect(c *Client) packet.ReasonCode {
 func (b *BruteForce) Authenticated(c *Client) packet.ReasonCode {
 	b.Succeeded(c.Remote.Addr(), c.Username)
 	return 0
+}
+
+// AuthFailed implements Admission with Failed, for the client's address and
+// the user name it sent.
+func (b *BruteForce) AuthFailed(c *Client) time.Duration {
+	return b.Failed(c.Remote.Addr(), c.Username)
 }
 
 // Closed implements Admission; BruteForce counts no connections.

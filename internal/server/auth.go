@@ -9,7 +9,9 @@ import (
 
 	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/auth/cert"
+	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
+	"github.com/moatmq/moat/internal/limits"
 )
 
 // buildAuth makes the authentication chain from the configuration: the
@@ -18,6 +20,18 @@ import (
 // closed.
 func (s *Server) buildAuth() (auth.Chain, error) {
 	var chain auth.Chain
+	if j := s.cfg.Auth.JWT; j.Enabled() {
+		// Before the password file: a JWT-shaped password is the token
+		// method's to decide, anything else it leaves alone.
+		a, err := jwt.New(jwt.Options{Keys: j.Keys, JWKSFile: j.JWKSFile, HMACSecretFile: j.HMACSecretFile,
+			Issuer: j.Issuer, Audience: j.Audience, Leeway: j.Leeway.D(), UsernameClaim: j.UsernameClaim,
+			GroupsClaim: j.GroupsClaim, TopicsClaim: j.TopicsClaim, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("auth.jwt: %w", err)
+		}
+		s.tokens = a
+		chain = append(chain, a)
+	}
 	path := s.cfg.PasswordFilePath()
 	_, statErr := os.Stat(path)
 	if statErr == nil || (s.passwordsNeeded() && !s.cfg.Auth.AllowAnonymous) {
@@ -55,3 +69,28 @@ func (s *Server) passwordsNeeded() bool {
 	}
 	return false
 }
+
+// buildAdmission makes the admission gates: the brute-force defence, with
+// its bans kept in the data directory.
+func (s *Server) buildAdmission() (limits.Admission, error) {
+	bf := s.cfg.Auth.BruteForce
+	if !*bf.Enabled {
+		return limits.Open{}, nil
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	b, err := limits.NewBruteForce(limits.BruteForceOptions{
+		Window: bf.Window.D(), FreeFailures: bf.FreeFailures, MaxDelay: bf.MaxDelay.D(), BanAfter: bf.BanAfter,
+		BanFor: bf.BanFor.D(), MaxBan: bf.MaxBan.D(), GlobalPerSecond: bf.GlobalPerSecond,
+		MaxTracked: bf.MaxTracked, BansFile: s.cfg.BansFile(), Logger: s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("auth.brute_force: %w", err)
+	}
+	s.bans = b
+	return limits.Gates{b}, nil
+}
+
+// Bans returns the brute-force defence, nil when it is off.
+func (s *Server) Bans() *limits.BruteForce { return s.bans }

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 
+	"github.com/moatmq/moat/internal/acl"
+	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
@@ -26,6 +28,8 @@ type Server struct {
 	listeners  []*listener.TCP
 	tlsSources []*tlsconf.Source
 	passwords  *password.Authenticator // nil without a password file
+	tokens     *jwt.Authenticator      // nil without auth.jwt
+	bans       *limits.BruteForce      // nil with auth.brute_force.enabled false
 	stopWatch  context.CancelFunc
 }
 
@@ -42,8 +46,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	admission := limits.Open{}
-	s.broker = broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Auth: chain, Log: log})
+	admission, err := s.buildAdmission()
+	if err != nil {
+		return nil, err
+	}
+	s.broker = broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Auth: chain,
+		ACL: acl.Granted{Next: acl.AllowAll{}}, Log: log})
 	for _, lc := range cfg.Listeners {
 		l, err := s.buildListener(lc, admission.Accept)
 		if err != nil {
@@ -79,6 +87,7 @@ func Limits(cfg *config.Config) broker.Limits {
 		MaxRetained:             m.MaxRetainedMessages,
 		AllowMQTT31:             *m.AllowMQTT31,
 		AllowEmptyClientID:      *m.AllowEmptyClientID,
+		ClientIDs:               cfg.Auth.ClientIDs,
 	}
 }
 
@@ -116,6 +125,12 @@ func (s *Server) Start() error {
 	}
 	if s.passwords != nil {
 		go s.passwords.Watch(ctx, tlsWatchInterval)
+	}
+	if s.tokens != nil {
+		go s.tokens.Watch(ctx, tlsWatchInterval)
+	}
+	if s.bans != nil {
+		go s.bans.Watch(ctx, tlsWatchInterval)
 	}
 	return nil
 }

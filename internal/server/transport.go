@@ -78,6 +78,16 @@ func (s *Server) Reload() error {
 			errs = append(errs, err)
 		}
 	}
+	if s.tokens != nil {
+		if err := s.tokens.Reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.bans != nil {
+		if err := s.bans.Reload(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, src := range s.tlsSources {
 		if err := src.Reload(); err != nil {
 			errs = append(errs, err)

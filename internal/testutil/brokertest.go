@@ -13,6 +13,7 @@ import (
 
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/server"
+	"github.com/moatmq/moat/internal/testutil/poll"
 )
 
 // Start runs a broker with the default configuration, a single TCP listener
@@ -60,16 +61,10 @@ func StartLogged(t testing.TB, mutate func(*config.Config), logs io.Writer) (str
 }
 
 // Eventually polls cond every 5 ms until it is true or timeout passes, then
-// fails the test with msg.
+// fails the test with msg. It is poll.Until, for tests that start brokers.
 func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v: %s", timeout, msg)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, timeout, msg, cond)
 }
 
 // ModuleRoot walks up from the working directory to the directory holding

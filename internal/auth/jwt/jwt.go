@@ -30,6 +30,7 @@ import (
 
 	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/packet"
+	"github.com/moatmq/moat/internal/topic"
 )
 
 // Defaults and bounds for Options.
@@ -38,6 +39,7 @@ const (
 	MaxLeeway            = 5 * time.Minute
 	DefaultUsernameClaim = "sub"
 	DefaultGroupsClaim   = "groups"
+	DefaultTopicsClaim   = "topics"
 	// MaxTokenSize bounds the token; a larger JWT-shaped password is denied.
 	MaxTokenSize = 8 << 10
 	// maxUnnamedTries bounds the keys tried for a token without kid.
@@ -69,6 +71,10 @@ type Options struct {
 	// GroupsClaim names the array-of-strings claim that becomes
 	// Identity.Groups. Empty means "groups". The claim may be absent.
 	GroupsClaim string
+	// TopicsClaim names an optional object claim {"publish": [filters],
+	// "subscribe": [filters]} that becomes Identity.Topics, restricting
+	// the token to those filters. Empty means "topics".
+	TopicsClaim string
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives reload outcomes and skipped JWKS keys. Nil means
@@ -76,21 +82,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Claims is what an accepted token says beyond the Identity. Authenticate
-// returns it as Result.State on Allow; the broker closes the connection at
-// Expiry.
-type Claims struct {
-	Expiry time.Time
-}
-
-// Expiry reports when the token behind an allowed Result expires.
-func Expiry(res auth.Result) (time.Time, bool) {
-	c, ok := res.State.(Claims)
-	if !ok || res.Decision != auth.Allow {
-		return time.Time{}, false
-	}
-	return c.Expiry, true
-}
+// Method is the MQTT 5 Authentication Method under which a client sends a
+// token as Authentication Data, at CONNECT or to re-authenticate (AUTH
+// 0x19) before its token expires.
+const Method = "JWT"
 
 // Authenticator verifies JWTs. It is safe for concurrent use: requests
 // read an immutable key snapshot that Reload swaps atomically; reloadMu
@@ -119,6 +114,9 @@ func New(o Options) (*Authenticator, error) {
 	}
 	if o.GroupsClaim == "" {
 		o.GroupsClaim = DefaultGroupsClaim
+	}
+	if o.TopicsClaim == "" {
+		o.TopicsClaim = DefaultTopicsClaim
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -225,20 +223,34 @@ func sameVersions(a, b []os.FileInfo) bool {
 // password looks like a JWT; such a password must verify or is denied.
 // Details name the reason and never contain the token.
 func (a *Authenticator) Authenticate(_ context.Context, r *auth.Request) (auth.Result, error) {
-	if !r.HasPassword || !looksLikeJWT(r.Password) {
+	var token []byte
+	switch {
+	case r.Method == Method:
+		if r.Step > 0 {
+			return auth.Result{Decision: auth.Deny, Reason: packet.ProtocolError, Detail: "jwt: unexpected AUTH step"}, nil
+		}
+		token = r.Data
+		if !looksLikeJWT(token) {
+			return auth.Result{Decision: auth.Deny, Reason: packet.NotAuthorized,
+				Detail: "jwt: authentication data is not a JWT"}, nil
+		}
+	case r.Method == "" && r.HasPassword && looksLikeJWT(r.Password):
+		token = r.Password
+	default:
 		return auth.Result{}, nil
 	}
-	if len(r.Password) > MaxTokenSize {
+	if len(token) > MaxTokenSize {
 		return deny(fmt.Sprintf("token larger than %d bytes", MaxTokenSize)), nil
 	}
-	id, claims, reason := a.verify(string(r.Password))
+	id, exp, reason := a.verify(string(token))
 	if reason != "" {
 		return deny(reason), nil
 	}
-	if r.HasUsername && r.Username != id.Name {
+	if r.Username != "" && r.Username != id.Name {
 		return deny("user name does not match the token's " + a.opts.UsernameClaim + " claim"), nil
 	}
-	return auth.Result{Decision: auth.Allow, Identity: id, State: claims}, nil
+	// The leeway that accepted a just-expired token also delays the end.
+	return auth.Result{Decision: auth.Allow, Identity: id, Expires: exp.Add(a.opts.Leeway)}, nil
 }
 
 func deny(reason string) auth.Result {
@@ -247,22 +259,22 @@ func deny(reason string) auth.Result {
 
 // verify checks the token and returns the identity it proves, or a reason
 // for refusal.
-func (a *Authenticator) verify(token string) (*auth.Identity, Claims, string) {
+func (a *Authenticator) verify(token string) (*auth.Identity, time.Time, string) {
 	alg, kid, ok := peekHeader(token)
 	if !ok {
-		return nil, Claims{}, "malformed token header"
+		return nil, time.Time{}, "malformed token header"
 	}
 	if !allowedAlg(alg) {
-		return nil, Claims{}, fmt.Sprintf("algorithm %q not allowed", clip(alg))
+		return nil, time.Time{}, fmt.Sprintf("algorithm %q not allowed", clip(alg))
 	}
 	ks := a.cur.Load()
 	keys, reason := ks.candidates(jose.SignatureAlgorithm(alg), kid)
 	if reason != "" {
-		return nil, Claims{}, reason
+		return nil, time.Time{}, reason
 	}
 	tok, err := josejwt.ParseSigned(token, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(alg)})
 	if err != nil {
-		return nil, Claims{}, "malformed token"
+		return nil, time.Time{}, "malformed token"
 	}
 	verified := false
 	for _, k := range keys {
@@ -272,34 +284,41 @@ func (a *Authenticator) verify(token string) (*auth.Identity, Claims, string) {
 		}
 	}
 	if !verified {
-		return nil, Claims{}, "bad signature"
+		return nil, time.Time{}, "bad signature"
 	}
 	// The signature over exactly these payload bytes has just been checked.
 	var std josejwt.Claims
 	var raw map[string]any
 	if err := tok.UnsafeClaimsWithoutVerification(&std, &raw); err != nil {
-		return nil, Claims{}, "malformed claims"
+		return nil, time.Time{}, "malformed claims"
 	}
 	if std.Expiry == nil {
-		return nil, Claims{}, "token has no exp claim"
+		return nil, time.Time{}, "token has no exp claim"
 	}
 	want := josejwt.Expected{Issuer: a.opts.Issuer, Time: a.opts.Now()}
 	if a.opts.Audience != "" {
 		want.AnyAudience = josejwt.Audience{a.opts.Audience}
 	}
 	if err := std.ValidateWithLeeway(want, a.opts.Leeway); err != nil {
-		return nil, Claims{}, validationReason(err)
+		return nil, time.Time{}, validationReason(err)
 	}
 	name, ok := raw[a.opts.UsernameClaim].(string)
 	if !ok || name == "" {
-		return nil, Claims{}, "claim " + a.opts.UsernameClaim + " missing or not a string"
+		return nil, time.Time{}, "claim " + a.opts.UsernameClaim + " missing or not a string"
 	}
 	groups, ok := stringList(raw[a.opts.GroupsClaim])
 	if !ok {
-		return nil, Claims{}, "claim " + a.opts.GroupsClaim + " is not an array of strings"
+		return nil, time.Time{}, "claim " + a.opts.GroupsClaim + " is not an array of strings"
 	}
 	id := &auth.Identity{Name: name, Groups: groups, Method: "jwt"}
-	return id, Claims{Expiry: std.Expiry.Time()}, ""
+	if v, ok := raw[a.opts.TopicsClaim]; ok {
+		grant, reason := topicGrant(v)
+		if reason != "" {
+			return nil, time.Time{}, "claim " + a.opts.TopicsClaim + ": " + reason
+		}
+		id.Topics = grant
+	}
+	return id, std.Expiry.Time(), ""
 }
 
 func validationReason(err error) string {
@@ -379,6 +398,42 @@ func clip(s string) string {
 		return s[:16] + "..."
 	}
 	return s
+}
+
+// maxGrantFilters bounds the filters a topics claim may list.
+const maxGrantFilters = 256
+
+// topicGrant converts a topics claim: an object with optional "publish"
+// and "subscribe" arrays of valid topic filters, nothing else.
+func topicGrant(v any) (*auth.TopicGrant, string) {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, "not an object"
+	}
+	g := &auth.TopicGrant{}
+	for k, val := range obj {
+		list, ok := stringList(val)
+		if !ok {
+			return nil, k + " is not an array of strings"
+		}
+		if len(list) > maxGrantFilters {
+			return nil, fmt.Sprintf("%s lists more than %d filters", k, maxGrantFilters)
+		}
+		for _, f := range list {
+			if err := topic.ValidateFilter(f, topic.Limits{}); err != nil {
+				return nil, fmt.Sprintf("%s: filter %q: %v", k, clip(f), err)
+			}
+		}
+		switch k {
+		case "publish":
+			g.Publish = list
+		case "subscribe":
+			g.Subscribe = list
+		default:
+			return nil, fmt.Sprintf("unknown key %q (want publish, subscribe)", clip(k))
+		}
+	}
+	return g, ""
 }
 
 // stringList converts a claim to a list of strings; absent is empty.

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/limits"
+)
+
+const banUsage = `Usage: moat ban [flags] list | add TARGET | remove TARGET
+
+Manage the brute-force defence's bans, kept in DATA_DIR/bans.json. A
+running broker picks changes up within 10 seconds. TARGET is an IP
+address, a CIDR prefix (10.0.0.0/8, 2001:db8::/48) or user:NAME.
+
+Commands:
+  list            list active bans
+  add TARGET      ban TARGET (see --for and --reason)
+  remove TARGET   lift TARGET's ban and forget its offences
+
+Flags:
+`
+
+// banCmd runs "moat ban". It returns 0 on success, 1 when the command
+// failed (remove: no such ban), 2 on a usage error.
+func banCmd(args []string) int {
+	fl := flag.NewFlagSet("moat ban", flag.ContinueOnError)
+	fl.SetOutput(os.Stderr)
+	fl.Usage = func() {
+		fmt.Fprint(os.Stderr, banUsage)
+		fl.PrintDefaults()
+	}
+	cfgPath := fl.String("config", "", "take data_dir from this configuration file")
+	dataDir := fl.String("data-dir", "", "data directory (default: the configuration's, or "+config.DefaultDataDir+")")
+	dur := fl.Duration("for", 24*time.Hour, "add: length of the ban")
+	reason := fl.String("reason", "banned by an operator", "add: reason recorded with the ban")
+	pos, code, ok := parseFlags(fl, args)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 {
+		fl.Usage()
+		return 2
+	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		c, err := config.Load(*cfgPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "moat ban:", err)
+			return 2
+		}
+		cfg = c
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	cmd, rest := pos[0], pos[1:]
+	want := map[string]int{"list": 0, "add": 1, "remove": 1}
+	n, known := want[cmd]
+	if !known {
+		fmt.Fprintf(os.Stderr, "moat ban: unknown command %q\n\n", cmd)
+		fl.Usage()
+		return 2
+	}
+	if len(rest) != n {
+		fmt.Fprintf(os.Stderr, "moat ban: %s takes %d argument(s)\n", cmd, n)
+		return 2
+	}
+	if cmd != "list" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return banFail(err)
+		}
+	}
+	b, err := limits.NewBruteForce(limits.BruteForceOptions{BansFile: cfg.BansFile()})
+	if err != nil {
+		return banFail(err)
+	}
+	switch cmd {
+	case "list":
+		return banList(b)
+	case "add":
+		if err := b.Ban(rest[0], *dur, *reason); err != nil {
+			return banFail(err)
+		}
+		fmt.Printf("banned %s for %s\n", rest[0], *dur)
+		return 0
+	default:
+		if !b.Unban(rest[0]) {
+			fmt.Fprintf(os.Stderr, "moat ban: %s is not banned\n", rest[0])
+			return 1
+		}
+		fmt.Printf("lifted the ban of %s\n", rest[0])
+		return 0
+	}
+}
+
+func banList(b *limits.BruteForce) int {
+	bans := b.Bans()
+	if len(bans) == 0 {
+		fmt.Println("no active bans")
+		return 0
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tUNTIL\tOFFENCES\tREASON")
+	for _, ban := range bans {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", ban.Target, ban.Until.UTC().Format(time.RFC3339), ban.Offences, ban.Reason)
+	}
+	if err := tw.Flush(); err != nil {
+		return banFail(err)
+	}
+	return 0
+}
+
+func banFail(err error) int {
+	fmt.Fprintln(os.Stderr, "moat ban:", err)
+	return 1
+}
