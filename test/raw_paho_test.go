@@ -170,6 +170,8 @@ type rawConnect struct {
 	KeepAlive uint16
 	Props     props
 	Will      *rawWill
+	Username  *string
+	Password  []byte // sent when not nil
 }
 
 func (c rawConnect) bytes() []byte {
@@ -178,6 +180,12 @@ func (c rawConnect) bytes() []byte {
 	var flags byte
 	if c.Clean {
 		flags |= 0x02
+	}
+	if c.Username != nil {
+		flags |= 0x80
+	}
+	if c.Password != nil {
+		flags |= 0x40
 	}
 	if c.Will != nil {
 		flags |= 0x04 | c.Will.QoS<<3
@@ -197,6 +205,12 @@ func (c rawConnect) bytes() []byte {
 		}
 		b = appendStr(b, c.Will.Topic)
 		b = appendStr(b, c.Will.Payload)
+	}
+	if c.Username != nil {
+		b = appendStr(b, *c.Username)
+	}
+	if c.Password != nil {
+		b = appendStr(b, string(c.Password))
 	}
 	return frame(tCONNECT<<4, b)
 }

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/packet"
+	"github.com/moatmq/moat/internal/testutil/poll"
 )
 
 // fakeClock is a settable clock safe for concurrent reads.
@@ -563,3 +565,102 @@ func BenchmarkBruteForceBefore(b *testing.B) {
 		}
 	})
 }
+
+// A ban written by another process (moat ban) is picked up by Reload and
+// by Watch; failure counts survive a reload.
+func TestBruteForceReloadsFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bans.json")
+	b, clock := newBF(t, BruteForceOptions{BansFile: file})
+	cli, err := NewBruteForce(BruteForceOptions{BansFile: file, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddr("192.0.2.9")
+	for range 3 {
+		b.Failed(addr, "")
+	}
+	if err := cli.Ban("192.0.2.10", time.Hour, "operator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.Before(netip.MustParseAddr("192.0.2.10"), ""); got != packet.Banned {
+		t.Fatalf("after Reload: %v, want banned", got)
+	}
+	b.mu.RLock()
+	n := len(b.tracked)
+	b.mu.RUnlock()
+	if n != 1 {
+		t.Fatalf("tracked failures after reload: %d, want 1", n)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Watch(ctx, 5*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if !cli.Unban("192.0.2.10") {
+		t.Fatal("Unban found nothing")
+	}
+	poll.Until(t, 5*time.Second, "Watch did not pick up the lifted ban", func() bool {
+		return b.Before(netip.MustParseAddr("192.0.2.10"), "") == 0
+	})
+	// A broken file keeps the bans in force.
+	if err := cli.Ban("192.0.2.11", time.Hour, "x"); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 5*time.Second, "Watch did not pick up the new ban", func() bool {
+		return b.Before(netip.MustParseAddr("192.0.2.11"), "") == packet.Banned
+	})
+	if err := os.WriteFile(file, []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reload(); err == nil {
+		t.Fatal("Reload of a broken file succeeded")
+	}
+	if b.Before(netip.MustParseAddr("192.0.2.11"), "") != packet.Banned {
+		t.Fatal("a broken file lifted the bans in force")
+	}
+}
+
+// Gates: the first refusal wins, the longest delay applies, and a gate
+// that admitted a client hears of its close when a later gate refuses.
+func TestGates(t *testing.T) {
+	a := &countGate{}
+	b := &countGate{refuse: packet.QuotaExceeded, delay: time.Second}
+	g := Gates{a, b}
+	c := &Client{ClientID: "x"}
+	if code := g.Connect(c); code != packet.QuotaExceeded {
+		t.Fatalf("Connect %v", code)
+	}
+	if a.open != 0 {
+		t.Fatalf("first gate still counts the refused client: %d", a.open)
+	}
+	if d := g.AuthFailed(c); d != time.Second {
+		t.Fatalf("AuthFailed %v", d)
+	}
+	if code := (Gates{a}).Connect(c); code != 0 || a.open != 1 {
+		t.Fatalf("Connect %v, open %d", code, a.open)
+	}
+	Gates{a}.Closed(c)
+	if a.open != 0 {
+		t.Fatalf("open %d after Closed", a.open)
+	}
+}
+
+type countGate struct {
+	Open
+	refuse packet.ReasonCode
+	delay  time.Duration
+	open   int
+}
+
+func (g *countGate) Connect(*Client) packet.ReasonCode {
+	if g.refuse != 0 {
+		return g.refuse
+	}
+	g.open++
+	return 0
+}
+
+func (g *countGate) Closed(*Client)                   { g.open-- }
+func (g *countGate) AuthFailed(*Client) time.Duration { return g.delay }

@@ -14,9 +14,10 @@ import (
 	"github.com/moatmq/moat/internal/limits"
 )
 
-// buildAuth makes the authentication chain from the configuration: the
-// password file (required unless anonymous access is allowed), client
-// certificates, then, when allowed, anonymous access. The chain fails
+// buildAuth makes the authentication chain from the configuration: tokens
+// (when configured), the password file (required unless anonymous access
+// or tokens are allowed), client certificates, then, when allowed,
+// anonymous access. The chain fails
 // closed.
 func (s *Server) buildAuth() (auth.Chain, error) {
 	var chain auth.Chain
@@ -34,7 +35,9 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 	}
 	path := s.cfg.PasswordFilePath()
 	_, statErr := os.Stat(path)
-	if statErr == nil || (s.passwordsNeeded() && !s.cfg.Auth.AllowAnonymous) {
+	// Without a password file, logins need another method: anonymous
+	// access or tokens.
+	if statErr == nil || (s.passwordsNeeded() && !s.cfg.Auth.AllowAnonymous && !s.cfg.Auth.JWT.Enabled()) {
 		pa, err := password.New(path, password.Options{})
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("auth: password file %s does not exist; create it with "+

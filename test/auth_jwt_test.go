@@ -1,0 +1,130 @@
+package test
+
+// Token expiry end to end: a connection ends with DISCONNECT 0xA0 when its
+// JWT expires; an MQTT 5 re-authentication (AUTH 0x19, method "JWT") with
+// a fresh token extends it; re-authenticating as someone else ends it.
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+
+	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/testutil"
+)
+
+const (
+	tAUTH            = 15
+	propAuthMethod   = 0x15
+	propAuthData     = 0x16
+	testJWTSecret    = "0123456789abcdef0123456789abcdef-test-secret"
+	jwtReAuthenticat = 0x19
+)
+
+// hs256 signs a token for sub that expires at exp.
+func hs256(t testing.TB, sub string, exp time.Time) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(testJWTSecret)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := josejwt.Signed(signer).Claims(josejwt.Claims{Subject: sub, Expiry: josejwt.NewNumericDate(exp)}).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// startJWTBroker runs a broker that accepts HS256 tokens with a leeway of
+// 1ms, so that a token ends when its exp says.
+func startJWTBroker(t *testing.T) string {
+	secret := filepath.Join(t.TempDir(), "jwt.secret")
+	if err := os.WriteFile(secret, []byte(testJWTSecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := testutil.Start(t, func(c *config.Config) {
+		c.Auth.AllowAnonymous = false
+		c.Auth.JWT.HMACSecretFile = secret
+		c.Auth.JWT.Leeway = config.Duration(time.Millisecond)
+	})
+	return addr
+}
+
+func rawAuth(reason byte, method string, data []byte) []byte {
+	body := append([]byte{reason}, encodeProps(props{{ID: propAuthMethod, S: method}, {ID: propAuthData, Bin: data}})...)
+	return frame(tAUTH<<4, body)
+}
+
+// jwtConnect connects with the token as MQTT 5 authentication data.
+func jwtConnect(t *testing.T, addr, id, token string) *rawClient {
+	t.Helper()
+	c := dialRaw(t, addr, true)
+	c.send(rawConnect{Version: 5, ClientID: id, Clean: true,
+		Props: props{{ID: propAuthMethod, S: "JWT"}, {ID: propAuthData, Bin: []byte(token)}}}.bytes())
+	if ca := parseConnack(t, c.expect(tCONNACK), true); ca.Code != 0 {
+		t.Fatalf("CONNACK %#x", ca.Code)
+	}
+	return c
+}
+
+func TestAuth_JWTExpiryDisconnects(t *testing.T) {
+	addr := startJWTBroker(t)
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second) // exp is whole seconds
+	user := "device-1"
+	// In the password field, as any MQTT version can send it.
+	c := dialRaw(t, addr, true)
+	c.send(rawConnect{Version: 5, ClientID: "jwt-pw", Clean: true, Username: &user,
+		Password: []byte(hs256(t, "device-1", exp.Add(time.Second)))}.bytes())
+	if ca := parseConnack(t, c.expect(tCONNACK), true); ca.Code != 0 {
+		t.Fatalf("CONNACK %#x", ca.Code)
+	}
+	p, err := c.read(10 * time.Second)
+	if err != nil || p.Type != tDISCONNECT || disconnectReason(p) != 0xA0 {
+		t.Fatalf("at token expiry: %v %v, want DISCONNECT 0xA0", p, err)
+	}
+	if time.Now().Before(exp.Add(time.Second)) {
+		t.Fatalf("disconnected before the token expired")
+	}
+	if _, err := c.read(waitTimeout); err == nil {
+		t.Fatal("connection still open after DISCONNECT")
+	}
+}
+
+func TestAuth_JWTReauthenticationExtends(t *testing.T) {
+	addr := startJWTBroker(t)
+	exp := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+	c := jwtConnect(t, addr, "jwt-reauth", hs256(t, "device-2", exp))
+	c.send(rawAuth(jwtReAuthenticat, "JWT", []byte(hs256(t, "device-2", time.Now().Add(time.Hour)))))
+	if p := c.expect(tAUTH); len(p.Body) == 0 || p.Body[0] != 0x00 {
+		t.Fatalf("re-authentication answer %v, want AUTH 0x00", p)
+	}
+	// Past the first token's end the connection still works.
+	for time.Now().Before(exp.Add(500 * time.Millisecond)) {
+		c.send([]byte{tPINGREQ << 4, 0})
+		c.expect(tPINGRESP)
+		time.Sleep(200 * time.Millisecond) // pacing the pings, not synchronisation
+	}
+	c.send([]byte{tPINGREQ << 4, 0})
+	c.expect(tPINGRESP)
+}
+
+func TestAuth_JWTReauthenticationOtherIdentity(t *testing.T) {
+	addr := startJWTBroker(t)
+	c := jwtConnect(t, addr, "jwt-other", hs256(t, "device-3", time.Now().Add(time.Hour)))
+	c.send(rawAuth(jwtReAuthenticat, "JWT", []byte(hs256(t, "device-4", time.Now().Add(time.Hour)))))
+	p, err := c.read(waitTimeout)
+	if err != nil || p.Type != tDISCONNECT || disconnectReason(p) != 0x87 {
+		t.Fatalf("re-authentication as another identity: %v %v, want DISCONNECT 0x87", p, err)
+	}
+	// A malformed token as authentication data is refused with 0x87.
+	m := dialRaw(t, addr, true)
+	m.send(rawConnect{Version: 5, ClientID: "jwt-bad", Clean: true,
+		Props: props{{ID: propAuthMethod, S: "JWT"}, {ID: propAuthData, Bin: []byte("not.a-jwt")}}}.bytes())
+	if ca := parseConnack(t, m.expect(tCONNACK), true); ca.Code != 0x87 {
+		t.Fatalf("malformed token: CONNACK %#x, want 0x87", ca.Code)
+	}
+}
