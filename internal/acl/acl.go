@@ -73,8 +73,33 @@ var _ Authorizer = AllowAll{}
 
 // Authorize implements Authorizer.
 func (AllowAll) Authorize(_ *Subject, r Request) Result {
-	if (r.Action == Publish || r.Action == Retain) && strings.HasPrefix(r.Topic, "$SYS/") {
-		return Result{Rule: "builtin: $SYS is written only by the broker"}
+	if res, ok := sysWrite(r); ok {
+		return res
 	}
 	return Result{Allowed: true, MaxQoS: 2, Rule: "builtin: allow all"}
+}
+
+// sysWrite denies publishing to or retaining under "$SYS/", which only the
+// broker writes, whatever a policy says.
+func sysWrite(r Request) (Result, bool) {
+	if (r.Action == Publish || r.Action == Retain) && strings.HasPrefix(r.Topic, "$SYS/") {
+		return Result{Rule: "builtin: $SYS is written only by the broker"}, true
+	}
+	return Result{}, false
+}
+
+// ProtectSYS puts the builtin $SYS rule in front of another authorizer (an
+// external one, such as the HTTP backend).
+type ProtectSYS struct {
+	Next Authorizer
+}
+
+var _ Authorizer = ProtectSYS{}
+
+// Authorize implements Authorizer.
+func (p ProtectSYS) Authorize(s *Subject, r Request) Result {
+	if res, ok := sysWrite(r); ok {
+		return res
+	}
+	return p.Next.Authorize(s, r)
 }

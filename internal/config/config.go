@@ -242,6 +242,49 @@ type Auth struct {
 	// MQTT 5 enhanced authentication method "JWT"). Enabled when it names
 	// at least one key source.
 	JWT JWT `yaml:"jwt"`
+	// HTTP asks a web service (a webhook) to authenticate clients and,
+	// optionally, to authorize their actions. Enabled by auth_url.
+	HTTP HTTPAuth `yaml:"http"`
+}
+
+// HTTPAuth configures the authentication webhook. Every failure of the
+// service (error status, timeout, malformed answer) denies.
+type HTTPAuth struct {
+	// AuthURL receives each login as a JSON POST. https, or http to a
+	// loopback address (elsewhere only with allow_insecure). Default "":
+	// off.
+	AuthURL string `yaml:"auth_url"`
+	// ACLURL, when set, receives each publish, subscribe and delivery
+	// decision that is not cached. Default "": the webhook does not
+	// authorize.
+	ACLURL string `yaml:"acl_url"`
+	// Timeout bounds one request. Default 2s; at most 30s.
+	Timeout Duration `yaml:"timeout"`
+	// CacheTTL is how long an allow is remembered. Default 60s.
+	CacheTTL Duration `yaml:"cache_ttl"`
+	// DenyTTL is how long an explicit deny is remembered. Default 5s.
+	DenyTTL Duration `yaml:"deny_ttl"`
+	// CacheSize bounds each answer cache. Default 10000.
+	CacheSize int `yaml:"cache_size"`
+	// MaxConcurrent bounds the requests in flight; beyond it a question
+	// is denied at once. Default 64.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// CAFile replaces the system roots for an https service. Default "".
+	CAFile string `yaml:"ca_file"`
+	// ClientCert and ClientKey are presented to the service (mutual TLS).
+	// Default "".
+	ClientCert string `yaml:"client_cert"`
+	ClientKey  string `yaml:"client_key"`
+	// Headers are sent with every request; a header's value comes from
+	// value, or from a file (for secrets such as a bearer token).
+	Headers []HTTPHeader `yaml:"headers"`
+}
+
+// HTTPHeader is one static header of the webhook's requests.
+type HTTPHeader struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"`
+	File  string `yaml:"file"`
 }
 
 // BruteForce configures the brute-force defence. Failures are counted per

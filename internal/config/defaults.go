@@ -39,6 +39,11 @@ const (
 	DefaultJWTUsernameClaim       = "sub"
 	DefaultJWTGroupsClaim         = "groups"
 	DefaultJWTTopicsClaim         = "topics"
+	DefaultHTTPTimeout            = 2 * time.Second
+	DefaultHTTPCacheTTL           = 60 * time.Second
+	DefaultHTTPDenyTTL            = 5 * time.Second
+	DefaultHTTPCacheSize          = 10000
+	DefaultHTTPMaxConcurrent      = 64
 )
 
 // ApplyDefaults fills every unset field with its documented default.
@@ -135,4 +140,11 @@ func (a *Auth) applyDefaults() {
 	setDefault(&j.UsernameClaim, DefaultJWTUsernameClaim)
 	setDefault(&j.GroupsClaim, DefaultJWTGroupsClaim)
 	setDefault(&j.TopicsClaim, DefaultJWTTopicsClaim)
+	if h := &a.HTTP; h.AuthURL != "" {
+		setDefault(&h.Timeout, Duration(DefaultHTTPTimeout))
+		setDefault(&h.CacheTTL, Duration(DefaultHTTPCacheTTL))
+		setDefault(&h.DenyTTL, Duration(DefaultHTTPDenyTTL))
+		setDefault(&h.CacheSize, DefaultHTTPCacheSize)
+		setDefault(&h.MaxConcurrent, DefaultHTTPMaxConcurrent)
+	}
 }

@@ -272,10 +272,37 @@ func (a *Auth) validate(v *collector) {
 			v.addf(index("auth.jwt.keys", i), "must not be empty")
 		}
 	}
+	a.HTTP.validate(v)
 	for _, c := range []struct{ path, v string }{{"username_claim", j.UsernameClaim}, {"groups_claim", j.GroupsClaim},
 		{"topics_claim", j.TopicsClaim}} {
 		if c.v == "" {
 			v.addf("auth.jwt."+c.path, "must not be empty")
+		}
+	}
+}
+
+// validate checks the webhook settings; URLs and files are checked when
+// the server starts.
+func (h *HTTPAuth) validate(v *collector) {
+	if h.AuthURL == "" {
+		if h.ACLURL != "" || h.CAFile != "" || h.ClientCert != "" || h.ClientKey != "" || len(h.Headers) > 0 {
+			v.addf("auth.http.auth_url", "must be set when other auth.http keys are")
+		}
+		return
+	}
+	if h.Timeout <= 0 || h.Timeout.D() > 30*time.Second {
+		v.addf("auth.http.timeout", "must be between 1ns and 30s, got %s", h.Timeout)
+	}
+	if (h.ClientCert == "") != (h.ClientKey == "") {
+		v.addf("auth.http.client_cert", "client_cert and client_key must be set together")
+	}
+	for i, hd := range h.Headers {
+		p := index("auth.http.headers", i)
+		if hd.Name == "" {
+			v.addf(p+".name", "must not be empty")
+		}
+		if (hd.Value == "") == (hd.File == "") {
+			v.addf(p, "set exactly one of value and file")
 		}
 	}
 }

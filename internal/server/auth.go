@@ -7,8 +7,10 @@ import (
 	"os"
 	"slices"
 
+	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/auth/cert"
+	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
 	"github.com/moatmq/moat/internal/limits"
@@ -33,11 +35,28 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 		s.tokens = a
 		chain = append(chain, a)
 	}
+	if h := s.cfg.Auth.HTTP; h.AuthURL != "" {
+		// Before the password file: the service decides password logins.
+		hdrs := make([]httpauth.Header, 0, len(h.Headers))
+		for _, hd := range h.Headers {
+			hdrs = append(hdrs, httpauth.Header{Name: hd.Name, Value: hd.Value, File: hd.File})
+		}
+		b, err := httpauth.New(httpauth.Options{AuthURL: h.AuthURL, ACLURL: h.ACLURL,
+			AllowInsecureHTTP: s.cfg.AllowInsecure, Timeout: h.Timeout.D(), CacheTTL: h.CacheTTL.D(),
+			DenyTTL: h.DenyTTL.D(), CacheSize: h.CacheSize, MaxConcurrent: h.MaxConcurrent, CAFile: h.CAFile,
+			ClientCertFile: h.ClientCert, ClientKeyFile: h.ClientKey, Headers: hdrs, Logger: s.log})
+		if err != nil {
+			return nil, fmt.Errorf("auth.http: %w", err)
+		}
+		s.webhook = b
+		chain = append(chain, b)
+	}
 	path := s.cfg.PasswordFilePath()
 	_, statErr := os.Stat(path)
 	// Without a password file, logins need another method: anonymous
 	// access or tokens.
-	if statErr == nil || (s.passwordsNeeded() && !s.cfg.Auth.AllowAnonymous && !s.cfg.Auth.JWT.Enabled()) {
+	if statErr == nil || (s.passwordsNeeded() && !s.cfg.Auth.AllowAnonymous && !s.cfg.Auth.JWT.Enabled() &&
+		s.cfg.Auth.HTTP.AuthURL == "") {
 		pa, err := password.New(path, password.Options{})
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("auth: password file %s does not exist; create it with "+
@@ -97,3 +116,16 @@ func (s *Server) buildAdmission() (limits.Admission, error) {
 
 // Bans returns the brute-force defence, nil when it is off.
 func (s *Server) Bans() *limits.BruteForce { return s.bans }
+
+// buildACL makes the authorizer: the webhook's when auth.http.acl_url is
+// set, else allow-all (ACL policies come with their own issue); the $SYS
+// rule and token topic grants apply on top of either.
+func (s *Server) buildACL() acl.Authorizer {
+	var next acl.Authorizer = acl.AllowAll{}
+	if s.webhook != nil {
+		if a, ok := s.webhook.Authorizer(); ok {
+			next = acl.ProtectSYS{Next: a}
+		}
+	}
+	return acl.Granted{Next: next}
+}

@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/moatmq/moat/internal/acl"
+	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
 	"github.com/moatmq/moat/internal/broker"
@@ -30,6 +30,7 @@ type Server struct {
 	passwords  *password.Authenticator // nil without a password file
 	tokens     *jwt.Authenticator      // nil without auth.jwt
 	bans       *limits.BruteForce      // nil with auth.brute_force.enabled false
+	webhook    *httpauth.Backend       // nil without auth.http
 	stopWatch  context.CancelFunc
 }
 
@@ -51,7 +52,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s.broker = broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Auth: chain,
-		ACL: acl.Granted{Next: acl.AllowAll{}}, Log: log})
+		ACL: s.buildACL(), Log: log})
 	for _, lc := range cfg.Listeners {
 		l, err := s.buildListener(lc, admission.Accept)
 		if err != nil {
@@ -156,6 +157,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.broker.Shutdown(ctx)
 	for _, l := range s.listeners {
 		l.Wait()
+	}
+	if s.webhook != nil {
+		_ = s.webhook.Close()
 	}
 	return err
 }
