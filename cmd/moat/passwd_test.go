@@ -102,8 +102,8 @@ func TestPasswdLifecycle(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[0], "USER") ||
-		strings.Join(strings.Fields(lines[1]), " ") != "alice argon2id no ops,dev" ||
-		strings.Join(strings.Fields(lines[2]), " ") != "bob argon2id no" {
+		strings.Join(strings.Fields(lines[1]), " ") != "alice argon2id no - ops,dev" ||
+		strings.Join(strings.Fields(lines[2]), " ") != "bob argon2id no -" {
 		t.Errorf("list:\n%s", stdout)
 	}
 	if strings.Contains(stdout, "$argon2id") {
@@ -208,5 +208,117 @@ func TestPasswdErrors(t *testing.T) {
 	}
 	if code, _, stderr := passwdRun(t, "", file, "list"); code != 0 || !strings.Contains(stderr, "chmod 600") {
 		t.Errorf("list of a 0644 file: %d %q", code, stderr)
+	}
+}
+
+func TestPasswdSCRAM(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "passwd")
+	const secret = "scram-secret"
+	code, stdout, stderr := passwdRun(t, secret+"\n", "--create", file, "add", "alice", "--scram", "--scram-iterations", "4096", "--groups", "ops")
+	if code != 0 || !strings.Contains(stdout, "SCRAM-SHA-256 and SCRAM-SHA-512 with 4096 iterations") {
+		t.Fatalf("add --scram: %d %q %q", code, stdout, stderr)
+	}
+	f, err := password.Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := f.SCRAMCredentials("alice")
+	if len(creds) != 2 || creds[0].Mechanism != password.SCRAMSHA256 || creds[1].Mechanism != password.SCRAMSHA512 {
+		t.Fatalf("credentials %v", creds)
+	}
+	for _, c := range creds {
+		if c.Iterations != 4096 || len(c.Salt) != password.SCRAMSaltLen || !c.Verify([]byte(secret)) {
+			t.Errorf("%v does not hold the password", c)
+		}
+	}
+	if string(creds[0].Salt) == string(creds[1].Salt) {
+		t.Error("both mechanisms share a salt")
+	}
+	if enc, _ := f.Lookup("alice"); !strings.HasPrefix(enc, "$argon2id$") {
+		t.Errorf("hash %q", enc)
+	}
+
+	// The default iteration count, and a user without SCRAM, in the list.
+	if code, _, stderr := passwdRun(t, "bob-pw\n", file, "add", "bob", "--scram"); code != 0 {
+		t.Fatalf("add bob --scram: %d %q", code, stderr)
+	}
+	f, _ = password.Load(file)
+	if cs := f.SCRAMCredentials("bob"); len(cs) != 2 || cs[0].Iterations != password.DefaultSCRAMIterations {
+		t.Errorf("bob's credentials %v", cs)
+	}
+	if code, _, _ := passwdRun(t, "carol-pw\n", file, "add", "carol"); code != 0 {
+		t.Fatal("add carol failed")
+	}
+	code, stdout, _ = passwdRun(t, "", file, "list")
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	if code != 0 || len(lines) != 4 || !strings.Contains(lines[0], "SCRAM") ||
+		strings.Join(strings.Fields(lines[1]), " ") != "alice argon2id no SCRAM-SHA-256,SCRAM-SHA-512 ops" ||
+		strings.Join(strings.Fields(lines[3]), " ") != "carol argon2id no -" {
+		t.Errorf("list:\n%s", stdout)
+	}
+	if strings.Contains(stdout, "$scram") {
+		t.Error("list printed a credential")
+	}
+
+	// verify checks the SCRAM credentials too.
+	if code, stdout, stderr := passwdRun(t, secret+"\n", file, "verify", "alice"); code != 0 || !strings.Contains(stdout, "matches") || stderr != "" {
+		t.Errorf("verify: %d %q %q", code, stdout, stderr)
+	}
+	stale, err := password.NewSCRAMCredential(password.SCRAMSHA512, []byte("old"), 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SetSCRAM("alice", creds[0], stale); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(file); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := passwdRun(t, secret+"\n", file, "verify", "alice"); code != 0 ||
+		!strings.Contains(stderr, "SCRAM-SHA-512 credential does not match") || strings.Contains(stderr, "SCRAM-SHA-256") {
+		t.Errorf("verify with a stale credential: %d %q", code, stderr)
+	}
+
+	// add without --scram drops the credentials of the old password and
+	// keeps the groups.
+	code, _, stderr = passwdRun(t, "new\n", file, "add", "alice")
+	if code != 0 || !strings.Contains(stderr, "dropped") {
+		t.Errorf("re-add without --scram: %d %q", code, stderr)
+	}
+	f, _ = password.Load(file)
+	if f.SCRAMCredentials("alice") != nil || strings.Join(f.Users()[0].Groups, ",") != "ops" {
+		t.Errorf("after re-add: %v %+v", f.SCRAMCredentials("alice"), f.Users()[0])
+	}
+
+	// A password SASLprep could change is stored, with a warning.
+	if code, _, stderr := passwdRun(t, "pässword\n", file, "add", "dave", "--scram", "--scram-iterations=4096"); code != 0 || !strings.Contains(stderr, "SASLprep") {
+		t.Errorf("non-ASCII password: %d %q", code, stderr)
+	}
+	if code, _, stderr := passwdRun(t, "ascii\n", file, "add", "erin", "--scram", "--scram-iterations=4096"); code != 0 || strings.Contains(stderr, "SASLprep") {
+		t.Errorf("ASCII password: %d %q", code, stderr)
+	}
+}
+
+func TestPasswdSCRAMErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "passwd")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"iterations below floor", []string{"--create", file, "add", "a", "--scram", "--scram-iterations", "4095"}, 1, "outside 4096..10000000"},
+		{"iterations above ceiling", []string{"--create", file, "add", "a", "--scram", "--scram-iterations", "10000001"}, 1, "outside 4096..10000000"},
+		{"bad iterations", []string{"--create", file, "add", "a", "--scram", "--scram-iterations", "many"}, 2, "integer"},
+		{"iterations without --scram", []string{"--create", file, "add", "a", "--scram-iterations", "5000"}, 2, "needs --scram"},
+	}
+	for _, c := range cases {
+		code, _, stderr := passwdRun(t, "pw\n", c.args...)
+		if code != c.code || !strings.Contains(stderr, c.want) {
+			t.Errorf("%s: exit %d, stderr %q; want %d and %q", c.name, code, stderr, c.code, c.want)
+		}
+	}
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Error("a failed add created the file")
 	}
 }

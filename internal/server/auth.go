@@ -13,6 +13,7 @@ import (
 	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
+	"github.com/moatmq/moat/internal/auth/scram"
 	"github.com/moatmq/moat/internal/limits"
 )
 
@@ -70,7 +71,13 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 			s.log.Warn("password file", "file", path, "warning", w)
 		}
 		s.passwords = pa
-		chain = append(chain, pa)
+		sa, err := scram.New(pa, scram.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		// Users with SCRAM keys (moat passwd add --scram) can log in
+		// with MQTT 5 enhanced authentication.
+		chain = append(chain, pa, sa)
 	}
 	// A verified client certificate alone authenticates (when the client
 	// sends no password); listeners restrict methods with auth.methods.

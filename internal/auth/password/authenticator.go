@@ -71,6 +71,7 @@ type Authenticator struct {
 // snapshot is one loaded version of the file. It is never mutated.
 type snapshot struct {
 	users    map[string]user
+	scram    map[string]scramShape // per mechanism, the most common shape
 	dummy    *hash
 	cache    *successCache
 	stat     os.FileInfo
@@ -81,6 +82,7 @@ type user struct {
 	encoded string
 	parsed  *hash
 	groups  []string
+	scram   []SCRAMCredential
 }
 
 var _ auth.Authenticator = (*Authenticator)(nil)
@@ -219,17 +221,20 @@ func (a *Authenticator) Reload() error {
 	}
 	shapes := map[string]int{}
 	var common *hash
+	var creds [][]SCRAMCredential
 	for _, l := range f.lines {
 		if l.user == "" {
 			continue
 		}
-		s.users[l.user] = user{encoded: l.hash, parsed: l.parsed, groups: l.groups}
+		s.users[l.user] = user{encoded: l.hash, parsed: l.parsed, groups: l.groups, scram: l.scram}
+		creds = append(creds, l.scram)
 		sh := l.parsed.shape()
 		shapes[sh]++
 		if common == nil || shapes[sh] > shapes[common.shape()] {
 			common = l.parsed
 		}
 	}
+	s.scram = commonSCRAMShapes(creds)
 	var dummy string
 	if common != nil {
 		dummy, err = dummyLike(common)
@@ -247,6 +252,32 @@ func (a *Authenticator) Reload() error {
 	}
 	a.cur.Store(s)
 	return nil
+}
+
+// SCRAM returns user's credential for the SCRAM mechanism (SCRAMSHA256 or
+// SCRAMSHA512) and the user's groups, from the file in force, so that a
+// reload applies to the next exchange. ok is false when the user is
+// unknown or has no credential for mechanism. The results are copies.
+func (a *Authenticator) SCRAM(user, mechanism string) (cred SCRAMCredential, groups []string, ok bool) {
+	u, known := a.cur.Load().users[user]
+	if !known {
+		return SCRAMCredential{}, nil, false
+	}
+	for _, c := range u.scram {
+		if c.Mechanism == mechanism {
+			return c.clone(), slices.Clone(u.groups), true
+		}
+	}
+	return SCRAMCredential{}, nil, false
+}
+
+// SCRAMShape returns the iteration count and salt length most of the file's
+// credentials for mechanism have (the first in file order wins a tie), or
+// zeros when no user has one. A SCRAM server shows it to unknown users, so
+// that they look like known ones.
+func (a *Authenticator) SCRAMShape(mechanism string) (iterations, saltLen int) {
+	sh := a.cur.Load().scram[mechanism]
+	return sh.iter, sh.saltLen
 }
 
 // Warnings returns the warnings of the file in force.

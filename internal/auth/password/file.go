@@ -23,6 +23,15 @@ import (
 // Save). A Mosquitto password file has two fields per line and loads
 // unchanged.
 //
+// Further fields, after the groups (which may then be empty), each hold
+// one SCRAM credential for MQTT 5 enhanced authentication, at most one per
+// mechanism (see SCRAMCredential):
+//
+//	carol:$argon2id$...:ops:$scram-sha-256$10000$<salt>$<StoredKey>$<ServerKey>:$scram-sha-512$...
+//	dave:$argon2id$...::$scram-sha-256$10000$<salt>$<StoredKey>$<ServerKey>
+//
+// A file with such fields no longer loads in Mosquitto.
+//
 // A user name is non-empty valid UTF-8 of at most 65535 bytes (the MQTT
 // limit), without ':' or control characters, and does not start with '#'.
 // A group name follows the same rules and contains no ','.
@@ -39,6 +48,7 @@ type UserInfo struct {
 	Scheme Scheme
 	Legacy bool
 	Groups []string
+	SCRAM  []string // mechanisms the user has a SCRAM credential for
 }
 
 // File is a parsed password file. Its methods are not safe for concurrent
@@ -57,6 +67,7 @@ type line struct {
 	hash   string
 	parsed *hash
 	groups []string
+	scram  []SCRAMCredential // at most one per mechanism
 }
 
 // ErrUnknownUser is returned by File methods given a user not in the file.
@@ -151,24 +162,31 @@ func parseLine(s string) (line, error) {
 	}
 	user, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return line{}, errors.New("want user:hash or user:hash:groups")
+		return line{}, errors.New("want user:hash, user:hash:groups or user:hash:groups:SCRAM credentials")
 	}
 	if err := checkName("user name", user); err != nil {
 		return line{}, err
 	}
-	encoded, groupField, hasGroups := strings.Cut(rest, ":")
-	encoded = strings.TrimRight(encoded, " \t")
+	fields := strings.Split(rest, ":")
+	encoded := strings.TrimRight(fields[0], " \t")
 	h, err := parseHash(encoded)
 	if err != nil {
 		return line{}, fmt.Errorf("user %q: %v", user, err)
 	}
 	l := line{user: user, hash: encoded, parsed: h}
-	if hasGroups {
-		groups, err := parseGroups(groupField)
+	if len(fields) > 1 {
+		groups, err := parseGroups(fields[1])
 		if err != nil {
 			return line{}, fmt.Errorf("user %q: %v", user, err)
 		}
 		l.groups = groups
+	}
+	if len(fields) > 2 {
+		creds, err := parseSCRAMFields(fields[2:], 4)
+		if err != nil {
+			return line{}, fmt.Errorf("user %q: %v", user, err)
+		}
+		l.scram = creds
 	}
 	return l, nil
 }
@@ -236,7 +254,11 @@ func (f *File) Users() []UserInfo {
 		if l.user == "" {
 			continue
 		}
-		out = append(out, UserInfo{Name: l.user, Scheme: l.parsed.scheme, Legacy: l.parsed.scheme.Legacy(), Groups: slices.Clone(l.groups)})
+		u := UserInfo{Name: l.user, Scheme: l.parsed.scheme, Legacy: l.parsed.scheme.Legacy(), Groups: slices.Clone(l.groups)}
+		for _, c := range l.scram {
+			u.SCRAM = append(u.SCRAM, c.Mechanism)
+		}
+		out = append(out, u)
 	}
 	return out
 }
@@ -251,8 +273,10 @@ func (f *File) Lookup(user string) (encoded string, ok bool) {
 }
 
 // Set stores encoded as user's hash, adding the user at the end of the file
-// when absent and keeping the user's groups otherwise. It refuses an
-// invalid user name and a hash Verify does not understand.
+// when absent and keeping the user's groups otherwise. A changed hash
+// drops the user's SCRAM credentials, derived from the old password; set
+// new ones with SetSCRAM. It refuses an invalid user name and a hash
+// Verify does not understand.
 func (f *File) Set(user, encoded string) error {
 	if err := CheckUserName(user); err != nil {
 		return err
@@ -262,6 +286,9 @@ func (f *File) Set(user, encoded string) error {
 		return err
 	}
 	if i, ok := f.index[user]; ok {
+		if f.lines[i].hash != encoded {
+			f.lines[i].scram = nil
+		}
 		f.lines[i].hash, f.lines[i].parsed = encoded, h
 		return nil
 	}
@@ -292,6 +319,43 @@ func (f *File) SetGroups(user string, groups []string) error {
 	return nil
 }
 
+// SetSCRAM replaces user's SCRAM credentials with creds, at most one per
+// mechanism; none removes them. It refuses a credential that would not
+// load.
+func (f *File) SetSCRAM(user string, creds ...SCRAMCredential) error {
+	i, ok := f.index[user]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownUser, user)
+	}
+	var clean []SCRAMCredential
+	for _, c := range creds {
+		if err := c.validate(); err != nil {
+			return err
+		}
+		if slices.ContainsFunc(clean, func(d SCRAMCredential) bool { return d.Mechanism == c.Mechanism }) {
+			return fmt.Errorf("a second %s credential", c.Mechanism)
+		}
+		clean = append(clean, c.clone())
+	}
+	slices.SortStableFunc(clean, func(a, b SCRAMCredential) int { return scramOrder(a.Mechanism) - scramOrder(b.Mechanism) })
+	f.lines[i].scram = clean
+	return nil
+}
+
+// SCRAMCredentials returns user's SCRAM credentials, nil when the user has
+// none or is unknown.
+func (f *File) SCRAMCredentials(user string) []SCRAMCredential {
+	i, ok := f.index[user]
+	if !ok {
+		return nil
+	}
+	var out []SCRAMCredential
+	for _, c := range f.lines[i].scram {
+		out = append(out, c.clone())
+	}
+	return out
+}
+
 // Delete removes user. It reports whether the user was present.
 func (f *File) Delete(user string) bool {
 	i, ok := f.index[user]
@@ -318,9 +382,13 @@ func (f *File) Bytes() []byte {
 			b.WriteString(l.user)
 			b.WriteByte(':')
 			b.WriteString(l.hash)
-			if len(l.groups) > 0 {
+			if len(l.groups) > 0 || len(l.scram) > 0 {
 				b.WriteByte(':')
 				b.WriteString(strings.Join(l.groups, ","))
+			}
+			for _, c := range l.scram {
+				b.WriteByte(':')
+				b.WriteString(c.encode())
 			}
 		}
 		b.WriteByte('\n')

@@ -50,7 +50,7 @@ func TestParseErrorsNameLines(t *testing.T) {
 		"users.passwd:7: user \"carol\": unknown hash format",
 		"users.passwd:8: duplicate user \"alice\" (first on line 2)",
 		"users.passwd:9: user \"dave\": empty group name",
-		"users.passwd:10: user \"erin\": group name \"a:b\" contains ':'",
+		"users.passwd:10: user \"erin\": field 4 is not a SCRAM credential (a group name cannot contain ':')",
 		"users.passwd:12: user name \" gina\" has leading or trailing space",
 		"users.passwd:15: user name is not valid UTF-8",
 	} {

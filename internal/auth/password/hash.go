@@ -8,6 +8,10 @@
 //
 // Only hashes are stored, comparisons are constant-time, and a user who
 // does not exist costs a hash verification like one who does.
+//
+// A user may also hold SCRAM credentials (SCRAMCredential), which the
+// scram package verifies in MQTT 5 enhanced authentication; Authenticator
+// serves them from the same atomically reloaded snapshot.
 package password
 
 import (
