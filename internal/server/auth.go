@@ -58,7 +58,7 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 	// access or tokens.
 	if statErr == nil || (s.passwordsNeeded() && !s.cfg.Auth.AllowAnonymous && !s.cfg.Auth.JWT.Enabled() &&
 		s.cfg.Auth.HTTP.AuthURL == "") {
-		pa, err := password.New(path, password.Options{})
+		pa, err := password.New(path, password.Options{Logger: s.log})
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("auth: password file %s does not exist; create it with "+
 				"'moat passwd --create %s add admin', or run 'moat serve' without --config once to "+
