@@ -7,6 +7,7 @@ package test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,16 +43,25 @@ func hs256(t testing.TB, sub string, exp time.Time) string {
 // startJWTBroker runs a broker that accepts HS256 tokens with a leeway of
 // 1ms, so that a token ends when its exp says.
 func startJWTBroker(t *testing.T) string {
+	addr, _ := startJWTBrokerLogged(t, nil)
+	return addr
+}
+
+// startJWTBrokerLogged is startJWTBroker with the broker's log kept.
+func startJWTBrokerLogged(t *testing.T, logs *logBuffer) (string, *logBuffer) {
 	secret := filepath.Join(t.TempDir(), "jwt.secret")
 	if err := os.WriteFile(secret, []byte(testJWTSecret), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr, _ := testutil.Start(t, func(c *config.Config) {
+	if logs == nil {
+		logs = &logBuffer{}
+	}
+	addr, _ := testutil.StartLogged(t, func(c *config.Config) {
 		c.Auth.AllowAnonymous = false
 		c.Auth.JWT.HMACSecretFile = secret
 		c.Auth.JWT.Leeway = config.Duration(time.Millisecond)
-	})
-	return addr
+	}, logs)
+	return addr, logs
 }
 
 func rawAuth(reason byte, method string, data []byte) []byte {
@@ -113,9 +123,10 @@ func TestAuth_JWTReauthenticationExtends(t *testing.T) {
 }
 
 func TestAuth_JWTReauthenticationOtherIdentity(t *testing.T) {
-	addr := startJWTBroker(t)
-	c := jwtConnect(t, addr, "jwt-other", hs256(t, "device-3", time.Now().Add(time.Hour)))
-	c.send(rawAuth(jwtReAuthenticat, "JWT", []byte(hs256(t, "device-4", time.Now().Add(time.Hour)))))
+	addr, logs := startJWTBrokerLogged(t, nil)
+	first, second := hs256(t, "device-3", time.Now().Add(time.Hour)), hs256(t, "device-4", time.Now().Add(time.Hour))
+	c := jwtConnect(t, addr, "jwt-other", first)
+	c.send(rawAuth(jwtReAuthenticat, "JWT", []byte(second)))
 	p, err := c.read(waitTimeout)
 	if err != nil || p.Type != tDISCONNECT || disconnectReason(p) != 0x87 {
 		t.Fatalf("re-authentication as another identity: %v %v, want DISCONNECT 0x87", p, err)
@@ -127,4 +138,25 @@ func TestAuth_JWTReauthenticationOtherIdentity(t *testing.T) {
 	if ca := parseConnack(t, m.expect(tCONNACK), true); ca.Code != 0x87 {
 		t.Fatalf("malformed token: CONNACK %#x, want 0x87", ca.Code)
 	}
+	// An expired token in the password field is refused; no token, secret
+	// or signature reaches the log, though the refusals do.
+	user := "device-5"
+	expired := hs256(t, user, time.Now().Add(-time.Hour))
+	e := dialRaw(t, addr, true)
+	e.send(rawConnect{Version: 5, ClientID: "jwt-expired", Clean: true, Username: &user, Password: []byte(expired)}.bytes())
+	if ca := parseConnack(t, e.expect(tCONNACK), true); ca.Code != 0x86 {
+		t.Fatalf("expired token: CONNACK %#x, want 0x86", ca.Code)
+	}
+	out := logs.String()
+	if !strings.Contains(out, "token expired") || !strings.Contains(out, "re-authenticated as another identity") {
+		t.Fatalf("the refusals are not logged:\n%s", out)
+	}
+	for _, secret := range []string{first, second, expired, testJWTSecret, sigOf(first), sigOf(expired)} {
+		if strings.Contains(out, secret) {
+			t.Fatalf("the log holds a secret (%.12s...)", secret)
+		}
+	}
 }
+
+// sigOf is the signature part of a JWT.
+func sigOf(tok string) string { return tok[strings.LastIndexByte(tok, '.')+1:] }

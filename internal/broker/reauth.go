@@ -66,5 +66,5 @@ func (c *conn) reauthStep(p *packet.Auth) error {
 	}
 	b.record(audit.Event{Kind: audit.AuthFailure, Listener: c.info.Listener, Remote: c.info.Remote,
 		ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: method + ": re-authentication: " + res.Detail})
-	return fail(code, "re-authentication failed")
+	return fail(code, "re-authentication failed: "+res.Detail)
 }

@@ -427,9 +427,9 @@ func TestJWKSKeyIDAndReload(t *testing.T) {
 	wantDeny(t, run(t, a, connect("", sign(t, jose.RS256, k.rsa, "r1", goodClaims()))), "no key configured")
 
 	// A broken file keeps the loaded keys.
-	writeFile(t, dir, "jwks.json", []byte("{"))
-	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "jwks.json") {
-		t.Fatalf("Reload error %v", err)
+	writeFile(t, dir, "jwks.json", []byte("{\n  \"keys\": [\n    {\"kty\": \"EC\",,}\n  ]\n}\n"))
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "jwks.json: line 3, column 18") {
+		t.Fatalf("Reload error %v, want the file with line and column", err)
 	}
 	wantAllow(t, run(t, a, connect("", tokE2)), "alice")
 

@@ -179,6 +179,14 @@ func parseJWKS(data []byte) ([]verifyKey, []string, error) {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(data, &set); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return nil, nil, fmt.Errorf("%s: %w", position(data, se.Offset-1), err) // Offset is past the bad byte
+		case errors.As(err, &te):
+			return nil, nil, fmt.Errorf("%s: %w", position(data, te.Offset), err)
+		}
 		return nil, nil, err
 	}
 	if set.Keys == nil {
@@ -236,4 +244,18 @@ func algFor(pub any) (jose.SignatureAlgorithm, error) {
 	default:
 		return "", fmt.Errorf("unsupported key type %T", pub)
 	}
+}
+
+// position turns a byte offset into "line L, column C" (1-based).
+func position(data []byte, off int64) string {
+	off = min(max(off, 0), int64(len(data)))
+	line, col := 1, 1
+	for _, c := range data[:off] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Sprintf("line %d, column %d", line, col)
 }
