@@ -64,6 +64,9 @@ type Limits struct {
 	// ClientIDs are the per-identity client id patterns (auth.client_ids);
 	// empty allows any.
 	ClientIDs []string
+	// DisconnectDeniedPublish closes an MQTT 3.1/3.1.1 connection whose
+	// publish the ACL refused (MQTT 5 clients get the reason code instead).
+	DisconnectDeniedPublish bool
 }
 
 // Options are the broker's dependencies. Zero seams get safe defaults: open

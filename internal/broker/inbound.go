@@ -108,6 +108,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			code = packet.NoMatchingSubscribers
 		}
 	}
+	if code == packet.NotAuthorized && c.version != packet.V5 && b.lim.DisconnectDeniedPublish {
+		// 3.1.1 has no way to say no but closing [MQTT-3.3.5-2].
+		return fail(packet.NotAuthorized, "publish to "+p.Topic+" not authorized")
+	}
 	switch p.QoS {
 	case 1:
 		c.sendAck(packet.PUBACK, p.PacketID, c.ackCode(code))

@@ -30,7 +30,17 @@ import (
 // startBroker runs a broker with custom seams on 127.0.0.1:0.
 func startBroker(t *testing.T, o broker.Options) (string, *broker.Broker) {
 	t.Helper()
+	return startBrokerWith(t, o, nil)
+}
+
+// startBrokerWith is startBroker with the default limits adjusted by
+// limits (may be nil).
+func startBrokerWith(t *testing.T, o broker.Options, limits func(*broker.Limits)) (string, *broker.Broker) {
+	t.Helper()
 	o.Limits = server.Limits(config.Default())
+	if limits != nil {
+		limits(&o.Limits)
+	}
 	if o.Metrics == nil {
 		o.Metrics = &metrics.Metrics{}
 	}

@@ -20,6 +20,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Auth configures how clients authenticate.
 	Auth Auth `yaml:"auth"`
+	// ACL configures what authenticated clients may do.
+	ACL ACL `yaml:"acl"`
 	// AllowInsecure acknowledges that a listener on a non-loopback address
 	// serves MQTT in plain text (tcp, ws), or lets anyone connect because
 	// Auth.AllowAnonymous is set (every transport). Without it such a
@@ -285,6 +287,23 @@ type HTTPHeader struct {
 	Name  string `yaml:"name"`
 	Value string `yaml:"value"`
 	File  string `yaml:"file"`
+}
+
+// ACL configures authorization (docs/authorization.md).
+type ACL struct {
+	// File is the ACL policy: rules allowing or denying publish,
+	// subscribe, receive and retain per identity, group and topic; what
+	// no rule allows is denied. It is reloaded when it changes and on
+	// SIGHUP. Empty: every authenticated client may use every topic,
+	// except writing under $ (a warning says so at start).
+	File string `yaml:"file"`
+	// DisconnectOnDeniedPublish closes an MQTT 3.1/3.1.1 connection whose
+	// publish the policy refuses; those versions cannot be told otherwise
+	// (MQTT 5 clients get reason code 0x87). Default false: the publish
+	// is dropped.
+	DisconnectOnDeniedPublish bool `yaml:"disconnect_on_denied_publish"`
+	// CacheSize bounds the cache of decisions. Default 100000.
+	CacheSize int `yaml:"cache_size"`
 }
 
 // BruteForce configures the brute-force defence. Failures are counted per

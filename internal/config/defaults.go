@@ -44,6 +44,7 @@ const (
 	DefaultHTTPDenyTTL            = 5 * time.Second
 	DefaultHTTPCacheSize          = 10000
 	DefaultHTTPMaxConcurrent      = 64
+	DefaultACLCacheSize           = 100000
 )
 
 // ApplyDefaults fills every unset field with its documented default.
@@ -85,6 +86,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&m.MaxSubscriptionsPerClient, DefaultMaxSubscriptions)
 	setDefault(&m.MaxRetainedMessages, DefaultMaxRetained)
 	c.Auth.applyDefaults()
+	setDefault(&c.ACL.CacheSize, DefaultACLCacheSize)
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

@@ -48,6 +48,7 @@ func (c *Config) validate() []*FieldError {
 	c.validateListeners(&v)
 	c.MQTT.validate(&v)
 	c.Auth.validate(&v)
+	atLeast(&v, "acl.cache_size", c.ACL.CacheSize, 1)
 	c.Log.validate(&v)
 	if c.DataDir == "" {
 		v.addf("data_dir", "must not be empty")

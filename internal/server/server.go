@@ -89,6 +89,7 @@ func Limits(cfg *config.Config) broker.Limits {
 		AllowMQTT31:             *m.AllowMQTT31,
 		AllowEmptyClientID:      *m.AllowEmptyClientID,
 		ClientIDs:               cfg.Auth.ClientIDs,
+		DisconnectDeniedPublish: cfg.ACL.DisconnectOnDeniedPublish,
 	}
 }
 
