@@ -24,6 +24,7 @@ package broker
 import (
 	"context"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
 
@@ -67,6 +68,9 @@ type Limits struct {
 	// DisconnectDeniedPublish closes an MQTT 3.1/3.1.1 connection whose
 	// publish the ACL refused (MQTT 5 clients get the reason code instead).
 	DisconnectDeniedPublish bool
+	// ClientIDPattern, when not nil, must match every client id a client
+	// sends (mqtt.client_id_pattern).
+	ClientIDPattern *regexp.Regexp
 }
 
 // Options are the broker's dependencies. Zero seams get safe defaults: open

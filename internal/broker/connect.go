@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/moatmq/moat/internal/acl"
@@ -102,6 +103,12 @@ func (c *conn) checkConnect(cp *packet.Connect) (packet.ReasonCode, string) {
 	}
 	if len(cp.ClientID) > lim.MaxClientIDLength {
 		return packet.ClientIdentifierNotValid, "client identifier too long"
+	}
+	if id := cp.ClientID; !lim.Topic.AllowControl && strings.ContainsFunc(id, unicode.IsControl) {
+		return packet.ClientIdentifierNotValid, "client identifier contains a control character"
+	}
+	if lim.ClientIDPattern != nil && cp.ClientID != "" && !lim.ClientIDPattern.MatchString(cp.ClientID) {
+		return packet.ClientIdentifierNotValid, "client identifier does not match mqtt.client_id_pattern"
 	}
 	c.clientID = strings.Clone(cp.ClientID)
 	if c.clientID == "" {

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -77,6 +78,28 @@ func TestDeniedPublishV311(t *testing.T) {
 		}
 		if _, err := c.r.ReadPacket(packet.V311); err == nil {
 			t.Fatal("connection still open after a refused 3.1.1 publish")
+		}
+	}
+}
+
+// Client ids with control characters, or outside mqtt.client_id_pattern,
+// are refused with 0x85.
+func TestClientIDHygiene(t *testing.T) {
+	addr, _ := startBrokerWith(t, broker.Options{}, func(l *broker.Limits) {
+		l.ClientIDPattern = regexp.MustCompile(`^[a-z0-9-]+$`)
+	})
+	for _, tc := range []struct {
+		id   string
+		want packet.ReasonCode
+	}{
+		{"sensor-1", 0},
+		{"Sensor_1", packet.ClientIdentifierNotValid},
+		{"bad\nid", packet.ClientIdentifierNotValid},
+		{"", 0}, // assigned by the broker
+	} {
+		c := dial(t, addr, v5(tc.id))
+		if ack := c.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != tc.want {
+			t.Errorf("client id %q: CONNACK %v, want %v", tc.id, ack.ReasonCode, tc.want)
 		}
 	}
 }

@@ -186,6 +186,14 @@ type MQTT struct {
 	MaxTopicLength int `yaml:"max_topic_length"`
 	// MaxTopicLevels bounds the number of levels of a topic. Default 32.
 	MaxTopicLevels int `yaml:"max_topic_levels"`
+	// AllowControlCharacters accepts control characters (U+0001..U+001F,
+	// U+007F..U+009F) in topics and client ids. Default false: refused,
+	// since they can forge log lines and hide topics from operators.
+	AllowControlCharacters bool `yaml:"allow_control_characters"`
+	// ClientIDPattern, when set, is a regular expression (RE2 syntax) that
+	// every client id a client sends must match, such as
+	// "^[A-Za-z0-9._:-]+$". Default "": any.
+	ClientIDPattern string `yaml:"client_id_pattern"`
 	// MaxQueuedMessages bounds each session's outbound queue (messages
 	// waiting for an inflight slot or for an offline client). Default 1000.
 	MaxQueuedMessages int `yaml:"max_queued_messages"`

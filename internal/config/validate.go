@@ -3,6 +3,7 @@ package config
 import (
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -193,6 +194,11 @@ func (m *MQTT) validate(v *collector) {
 		v.addf("mqtt.max_topic_length", "must be between 1 and 65535, got %d", m.MaxTopicLength)
 	}
 	atLeast(v, "mqtt.max_topic_levels", m.MaxTopicLevels, 1)
+	if m.ClientIDPattern != "" {
+		if _, err := regexp.Compile(m.ClientIDPattern); err != nil {
+			v.addf("mqtt.client_id_pattern", "not a regular expression: %v", err)
+		}
+	}
 	atLeast(v, "mqtt.max_queued_messages", m.MaxQueuedMessages, 1)
 	if m.MaxQueuedBytes < MinQueuedBytes {
 		v.addf("mqtt.max_queued_bytes", "must be at least 1KiB, got %s", m.MaxQueuedBytes)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"regexp"
 
 	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
@@ -81,7 +82,9 @@ func Limits(cfg *config.Config) broker.Limits {
 		ConnectTimeout:          m.ConnectTimeout.D(),
 		WriteTimeout:            m.WriteTimeout.D(),
 		MaxClientIDLength:       m.MaxClientIDLength,
-		Topic:                   topic.Limits{MaxLength: m.MaxTopicLength, MaxLevels: m.MaxTopicLevels},
+		Topic: topic.Limits{MaxLength: m.MaxTopicLength, MaxLevels: m.MaxTopicLevels,
+			AllowControl: m.AllowControlCharacters},
+		ClientIDPattern:         clientIDPattern(m.ClientIDPattern),
 		MaxQueuedMessages:       m.MaxQueuedMessages,
 		MaxQueuedBytes:          m.MaxQueuedBytes.Int(),
 		MaxSubscriptions:        m.MaxSubscriptionsPerClient,
@@ -91,6 +94,15 @@ func Limits(cfg *config.Config) broker.Limits {
 		ClientIDs:               cfg.Auth.ClientIDs,
 		DisconnectDeniedPublish: cfg.ACL.DisconnectOnDeniedPublish,
 	}
+}
+
+// clientIDPattern compiles a validated mqtt.client_id_pattern; nil when
+// unset.
+func clientIDPattern(p string) *regexp.Regexp {
+	if p == "" {
+		return nil
+	}
+	return regexp.MustCompile(p) // Validate compiled it already
 }
 
 // Broker returns the running broker.

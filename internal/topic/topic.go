@@ -36,6 +36,11 @@ type Limits struct {
 	// MaxLevels is the largest number of levels ("a/b" has two). For a
 	// shared filter it applies to the inner filter, the part the trie holds.
 	MaxLevels int
+	// AllowControl accepts control characters (U+0001..U+001F and
+	// U+007F..U+009F), which MQTT discourages [MQTT-4.7.3-2 non-normative]
+	// and which can forge log lines or hide topics in tools; off by
+	// default.
+	AllowControl bool
 }
 
 // Kind says what is wrong with a topic name or filter. Kind is an error, and
@@ -55,6 +60,7 @@ const (
 	ErrSingleLevelWildcard                 // '+' not alone in its level [MQTT-4.7.1-2]
 	ErrShareName                           // empty ShareName, or one with '+' or '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2]
 	ErrShareFilter                         // no filter after the ShareName [MQTT-4.8.2-2]
+	ErrControlChar                         // a control character (U+0001..U+001F, U+007F..U+009F) while Limits.AllowControl is off [MQTT-4.7.3-2]
 )
 
 var kindText = [...]string{
@@ -67,6 +73,7 @@ var kindText = [...]string{
 	ErrSingleLevelWildcard: "'+' must be alone in its level of a filter [MQTT-4.7.1-2]",
 	ErrShareName:           "shared subscription needs a ShareName without '/', '+' or '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2]",
 	ErrShareFilter:         "shared subscription has no topic filter after its ShareName [MQTT-4.8.2-2]",
+	ErrControlChar:         "topic contains a control character",
 }
 
 // Error implements error.
@@ -129,9 +136,20 @@ func ValidateName(name string, lim Limits) error {
 			return errAt(ErrWildcardInName, i) // [MQTT-4.7.0-1]
 		case 0:
 			return errAt(ErrNullChar, i) // [MQTT-4.7.3-2]
+		default:
+			if !lim.AllowControl && isControl(name, i) {
+				return errAt(ErrControlChar, i)
+			}
 		}
 	}
 	return nil
+}
+
+// isControl reports whether a control character starts at s[i]: a C0
+// control or DEL, or a C1 control (UTF-8 0xC2 0x80..0x9F).
+func isControl(s string, i int) bool {
+	c := s[i]
+	return c < 0x20 || c == 0x7F || c == 0xC2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9F
 }
 
 // ValidateFilter checks a topic filter as carried by SUBSCRIBE and
@@ -146,17 +164,26 @@ func ValidateFilter(filter string, lim Limits) error {
 	}
 	group, inner, ok := splitShared(filter)
 	if !ok {
-		return checkFilter(filter, 0, lim.MaxLevels)
+		return checkFilter(filter, 0, lim)
 	}
 	if err := checkShare(group, inner); err != nil {
 		return err
 	}
-	return checkFilter(inner, len(filter)-len(inner), lim.MaxLevels)
+	if !lim.AllowControl {
+		for i := range len(group) {
+			if isControl(group, i) {
+				return errAt(ErrControlChar, len("$share/")+i)
+			}
+		}
+	}
+	return checkFilter(inner, len(filter)-len(inner), lim)
 }
 
-// checkFilter checks the wildcards, U+0000 and the level count of a
-// non-empty filter f; base is f's offset in the string the caller checks.
-func checkFilter(f string, base, maxLevels int) error {
+// checkFilter checks the wildcards, U+0000, control characters and the
+// level count of a non-empty filter f; base is f's offset in the string the
+// caller checks.
+func checkFilter(f string, base int, lim Limits) error {
+	maxLevels := lim.MaxLevels
 	levels := 1
 	start := 0 // offset of the current level
 	for i := 0; i < len(f); i++ {
@@ -177,6 +204,10 @@ func checkFilter(f string, base, maxLevels int) error {
 			}
 		case 0:
 			return errAt(ErrNullChar, base+i) // [MQTT-4.7.3-2]
+		default:
+			if !lim.AllowControl && isControl(f, i) {
+				return errAt(ErrControlChar, base+i)
+			}
 		}
 	}
 	return nil
@@ -239,7 +270,7 @@ func ParseShared(filter string) (group, inner string, ok bool, err error) {
 	}
 	err = checkShare(group, inner)
 	if err == nil {
-		err = checkFilter(inner, len(filter)-len(inner), 0)
+		err = checkFilter(inner, len(filter)-len(inner), Limits{AllowControl: true})
 	}
 	if err != nil {
 		return "", "", true, err

@@ -33,6 +33,13 @@ func TestValidateName(t *testing.T) {
 		{strings.Repeat("a", MaxTopicLength), Limits{}, 0, 0},
 		{strings.Repeat("a", MaxTopicLength+1), Limits{}, ErrTooLong, MaxTopicLength}, // [MQTT-4.7.3-3]
 		{strings.Repeat("a", MaxTopicLength+1), Limits{MaxLength: 1 << 20}, ErrTooLong, MaxTopicLength},
+		// Control characters, refused unless allowed.
+		{"a\nb", Limits{}, ErrControlChar, 1},
+		{"a/\x1b[2J", Limits{}, ErrControlChar, 2},
+		{"del\x7f", Limits{}, ErrControlChar, 3},
+		{"c1\u0085", Limits{}, ErrControlChar, 2},
+		{"a\nb", Limits{AllowControl: true}, 0, 0},
+		{"\u00a0nbsp is not a control", Limits{}, 0, 0},
 	}
 	for _, tt := range tests {
 		checkErr(t, "ValidateName", short(tt.name), ValidateName(tt.name, tt.lim), tt.want, tt.off)
@@ -46,6 +53,10 @@ func TestValidateFilter(t *testing.T) {
 		want   Kind
 		off    int
 	}{
+		{"a/\tb/#", Limits{}, ErrControlChar, 2},
+		{"$share/g\x01/x", Limits{}, ErrControlChar, 8},
+		{"$share/g/x\x01", Limits{}, ErrControlChar, 10},
+		{"a/\tb/#", Limits{AllowControl: true}, 0, 0},
 		// Valid examples of MQTT 5 section 4.7.1.
 		{"sport/tennis/player1/#", Limits{}, 0, 0},
 		{"sport/#", Limits{}, 0, 0},
