@@ -71,6 +71,8 @@ type Limits struct {
 	// ClientIDPattern, when not nil, must match every client id a client
 	// sends (mqtt.client_id_pattern).
 	ClientIDPattern *regexp.Regexp
+	// Retain limits what may be retained.
+	Retain RetainPolicy
 }
 
 // Options are the broker's dependencies. Zero seams get safe defaults: open
@@ -169,7 +171,7 @@ func (b *Broker) Metrics() *metrics.Metrics { return b.metrics }
 func (b *Broker) Publish(topicName string, payload []byte, qos byte, retain bool) {
 	m := &session.Message{Topic: topicName, Payload: payload, QoS: qos, Retain: retain, Created: time.Now()}
 	if retain {
-		b.retain(m)
+		_ = b.retain(m) // the broker's own messages have no owner quota
 	}
 	b.router.Route(m)
 }

@@ -285,6 +285,7 @@ func (c *conn) setWill(cp *packet.Connect) (packet.ReasonCode, string) {
 		Properties: forwardable(&cp.WillProperties),
 		Created:    time.Now(),
 		Publisher:  c.clientID,
+		SetBy:      c.identityName(),
 	}
 	if code := c.b.authorizePublish(c.subject, m); code != 0 {
 		return code, "will not authorized"

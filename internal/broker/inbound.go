@@ -88,6 +88,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		Retain:     p.Retain,
 		Properties: forwardable(&p.Properties),
 		Publisher:  c.clientID,
+		SetBy:      c.identityName(),
 	}
 	if code == 0 {
 		code = b.authorizePublish(c.subject, m)
@@ -96,14 +97,25 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: "publish " + p.Topic})
 		}
 	}
+	if code == 0 && m.Retain && len(m.Payload) > 0 {
+		if code = b.checkRetain(m); code != 0 {
+			b.record(audit.Event{Kind: audit.ACLDenied, Listener: c.info.Listener, Remote: c.info.Remote,
+				ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: "retain policy: " + p.Topic})
+		}
+	}
 	if code == 0 {
 		m.Created = time.Now()
 		if m.Properties.Has(packet.PropMessageExpiryInterval) {
 			m.Expiry = m.Created.Add(time.Duration(m.Properties.MessageExpiryInterval) * time.Second)
 		}
 		if m.Retain {
-			b.retain(m)
+			if code = b.retain(m); code != 0 {
+				b.record(audit.Event{Kind: audit.ACLDenied, Listener: c.info.Listener, Remote: c.info.Remote,
+					ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: "retained quota: " + p.Topic})
+			}
 		}
+	}
+	if code == 0 {
 		if b.router.Route(m) == 0 && c.version == packet.V5 {
 			code = packet.NoMatchingSubscribers
 		}

@@ -219,8 +219,15 @@ func (b *Broker) publishWill(w *will) {
 	if m.Properties.Has(packet.PropMessageExpiryInterval) {
 		m.Expiry = m.Created.Add(time.Duration(m.Properties.MessageExpiryInterval) * time.Second)
 	}
-	if m.Retain {
-		b.retain(&m)
+	if m.Retain && len(m.Payload) > 0 && b.checkRetain(&m) != 0 {
+		b.record(audit.Event{Kind: audit.ACLDenied, ClientID: w.subject.ClientID, Reason: packet.NotAuthorized,
+			Detail: "will refused by the retain policy: " + m.Topic})
+		return
+	}
+	if m.Retain && b.retain(&m) != 0 {
+		b.record(audit.Event{Kind: audit.ACLDenied, ClientID: w.subject.ClientID, Reason: packet.QuotaExceeded,
+			Detail: "will over the retained quota: " + m.Topic})
+		return
 	}
 	b.router.Route(&m)
 }

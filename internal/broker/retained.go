@@ -5,54 +5,127 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/metrics"
+	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
 	"github.com/moatmq/moat/internal/topic"
 )
 
 // retainedStore holds the last retained message of each topic, bounded in
-// count. Its lock is taken after Session.mu when both are held.
+// count in total and per owner. Its lock is taken after Session.mu when
+// both are held.
 type retainedStore struct {
 	mu      sync.RWMutex
 	msgs    map[string]*session.Message
+	owners  map[string]int // retained messages per owner (SetBy), broker's own not counted
 	max     int
 	metrics *metrics.Metrics
 }
 
+// RetainPolicy limits what may be retained (configuration retain.*).
+type RetainPolicy struct {
+	// Never lists topic filters whose messages are never retained.
+	Never []string
+	// RefuseNever refuses a retained publish on such a topic (MQTT 5
+	// 0x87); otherwise its retain flag is stripped and it is delivered
+	// live only.
+	RefuseNever bool
+	// MaxAge bounds how long a retained message is kept; 0: until
+	// replaced or its own expiry.
+	MaxAge time.Duration
+	// MaxSize bounds a retained payload in bytes; a larger retained
+	// publish is refused (0x97). 0: no bound beyond the packet size.
+	MaxSize int
+	// MaxPerOwner bounds the retained messages one identity holds; a
+	// retained publish to a new topic beyond it is refused (0x97). 0: no
+	// bound beyond the store's.
+	MaxPerOwner int
+}
+
 func newRetainedStore(max int, m *metrics.Metrics) *retainedStore {
-	return &retainedStore{msgs: make(map[string]*session.Message), max: max, metrics: m}
+	return &retainedStore{msgs: make(map[string]*session.Message), owners: make(map[string]int), max: max, metrics: m}
+}
+
+// checkRetain applies the retain policy to a retained publish by owner,
+// before it is routed. It returns a refusal code, or 0 with m.Retain
+// cleared when the flag is to be stripped. Deleting (empty payload) is
+// always allowed.
+func (b *Broker) checkRetain(m *session.Message) packet.ReasonCode {
+	p := &b.lim.Retain
+	for _, f := range p.Never {
+		if topic.MatchFilter(f, m.Topic) {
+			if p.RefuseNever {
+				return packet.NotAuthorized
+			}
+			m.Retain = false
+			return 0
+		}
+	}
+	if p.MaxSize > 0 && len(m.Payload) > p.MaxSize {
+		return packet.QuotaExceeded
+	}
+	return 0
 }
 
 // retain sets, replaces or (empty payload) deletes the retained message of
-// m's topic [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7]. A new topic beyond
-// the store's bound is not retained (the message is still routed).
-func (b *Broker) retain(m *session.Message) {
+// m's topic [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7], recording m.SetBy
+// as its owner. A new topic beyond the store's bound is not retained (the
+// message is still routed); one beyond the owner's quota is refused with
+// QuotaExceeded and not routed. The stored copy expires after MaxAge.
+func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 	r := b.retained
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	_, exists := r.msgs[m.Topic]
+	old, exists := r.msgs[m.Topic]
 	if len(m.Payload) == 0 {
 		if exists {
-			delete(r.msgs, m.Topic)
-			r.metrics.RetainedMessages.Add(-1)
+			r.removeLocked(old)
 			if err := b.store.DeleteRetained(m.Topic); err != nil {
 				b.log.Error("store: deleting retained failed", "topic", m.Topic, "error", err)
 			}
 		}
-		return
+		return 0
+	}
+	if q := b.lim.Retain.MaxPerOwner; q > 0 && m.SetBy != "" && (!exists || old.SetBy != m.SetBy) && r.owners[m.SetBy] >= q {
+		r.metrics.Drop(metrics.DropQueueFull)
+		return packet.QuotaExceeded
 	}
 	if !exists && len(r.msgs) >= r.max {
 		r.metrics.Drop(metrics.DropQueueFull)
-		return
+		return 0
 	}
-	if err := b.store.SetRetained(m); err != nil {
+	kept := m
+	if age := b.lim.Retain.MaxAge; age > 0 {
+		if end := m.Created.Add(age); m.Expiry.IsZero() || m.Expiry.After(end) {
+			c := *m // the routed message keeps its own expiry
+			c.Expiry = end
+			kept = &c
+		}
+	}
+	if err := b.store.SetRetained(kept); err != nil {
 		b.log.Error("store: retaining failed; message not retained", "topic", m.Topic, "error", err)
 		r.metrics.Drop(metrics.DropStoreFailed)
-		return
+		return 0
 	}
-	if !exists {
-		r.metrics.RetainedMessages.Add(1)
+	if exists {
+		r.removeLocked(old)
 	}
-	r.msgs[m.Topic] = m
+	r.msgs[m.Topic] = kept
+	r.metrics.RetainedMessages.Add(1)
+	if kept.SetBy != "" {
+		r.owners[kept.SetBy]++
+	}
+	return 0
+}
+
+// removeLocked forgets m, which is the retained message of its topic.
+func (r *retainedStore) removeLocked(m *session.Message) {
+	delete(r.msgs, m.Topic)
+	r.metrics.RetainedMessages.Add(-1)
+	if m.SetBy != "" {
+		if r.owners[m.SetBy]--; r.owners[m.SetBy] <= 0 {
+			delete(r.owners, m.SetBy)
+		}
+	}
 }
 
 // matching returns the live retained messages matching filter, and removes
@@ -85,8 +158,7 @@ func (r *retainedStore) matching(filter string) []*session.Message {
 		r.mu.Lock()
 		for _, m := range expired {
 			if r.msgs[m.Topic] == m {
-				delete(r.msgs, m.Topic)
-				r.metrics.RetainedMessages.Add(-1)
+				r.removeLocked(m)
 			}
 		}
 		r.mu.Unlock()

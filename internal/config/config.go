@@ -22,6 +22,8 @@ type Config struct {
 	Auth Auth `yaml:"auth"`
 	// ACL configures what authenticated clients may do.
 	ACL ACL `yaml:"acl"`
+	// Retain limits retained messages.
+	Retain Retain `yaml:"retain"`
 	// AllowInsecure acknowledges that a listener on a non-loopback address
 	// serves MQTT in plain text (tcp, ws), or lets anyone connect because
 	// Auth.AllowAnonymous is set (every transport). Without it such a
@@ -312,6 +314,27 @@ type ACL struct {
 	DisconnectOnDeniedPublish bool `yaml:"disconnect_on_denied_publish"`
 	// CacheSize bounds the cache of decisions. Default 100000.
 	CacheSize int `yaml:"cache_size"`
+}
+
+// Retain limits retained messages beyond the retain permission of the ACL.
+type Retain struct {
+	// Never lists topic filters whose messages are never retained
+	// (sensitive topics). Default none.
+	Never []string `yaml:"never"`
+	// NeverAction is what a retained publish on such a topic gets: "strip"
+	// (delivered live, not retained) or "refuse" (MQTT 5: 0x87; 3.1.1:
+	// dropped). Default "strip".
+	NeverAction string `yaml:"never_action"`
+	// MaxAge is how long a retained message is kept at most. Default 0:
+	// until replaced or its own expiry.
+	MaxAge Duration `yaml:"max_age"`
+	// MaxSize bounds a retained payload; a larger retained publish is
+	// refused (MQTT 5: 0x97). Default 0: only mqtt.max_packet_size.
+	MaxSize ByteSize `yaml:"max_size"`
+	// MaxPerIdentity bounds the retained messages one identity holds; a
+	// retained publish to a new topic beyond it is refused (0x97).
+	// Default 10000; 0: only mqtt.max_retained_messages.
+	MaxPerIdentity *int `yaml:"max_per_identity"`
 }
 
 // BruteForce configures the brute-force defence. Failures are counted per

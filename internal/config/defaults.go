@@ -45,6 +45,8 @@ const (
 	DefaultHTTPCacheSize          = 10000
 	DefaultHTTPMaxConcurrent      = 64
 	DefaultACLCacheSize           = 100000
+	DefaultRetainNeverAction      = "strip"
+	DefaultRetainMaxPerIdentity   = 10000
 )
 
 // ApplyDefaults fills every unset field with its documented default.
@@ -87,6 +89,11 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&m.MaxRetainedMessages, DefaultMaxRetained)
 	c.Auth.applyDefaults()
 	setDefault(&c.ACL.CacheSize, DefaultACLCacheSize)
+	setDefault(&c.Retain.NeverAction, DefaultRetainNeverAction)
+	if c.Retain.MaxPerIdentity == nil {
+		n := DefaultRetainMaxPerIdentity
+		c.Retain.MaxPerIdentity = &n
+	}
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}

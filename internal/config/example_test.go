@@ -160,9 +160,9 @@ func TestTLSExample(t *testing.T) {
 	anon := bytes.Replace(data, []byte(pf), []byte(pf+"  allow_anonymous: true\n"), 1)
 	_, err = Parse(anon, "tls.yaml")
 	want := []string{
-		"tls.yaml:76:14: listeners[0].address: " + anonymousRefused("0.0.0.0:8883", "host 0.0.0.0"),
-		"tls.yaml:140:14: listeners[1].address: " + anonymousRefused("0.0.0.0:8884", "host 0.0.0.0"),
-		"tls.yaml:162:14: listeners[2].address: " + anonymousRefused("10.0.0.5:8883", "host 10.0.0.5"),
+		"tls.yaml:82:14: listeners[0].address: " + anonymousRefused("0.0.0.0:8883", "host 0.0.0.0"),
+		"tls.yaml:146:14: listeners[1].address: " + anonymousRefused("0.0.0.0:8884", "host 0.0.0.0"),
+		"tls.yaml:168:14: listeners[2].address: " + anonymousRefused("10.0.0.5:8883", "host 10.0.0.5"),
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Errorf("with allow_anonymous got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))

@@ -50,6 +50,7 @@ func (c *Config) validate() []*FieldError {
 	c.MQTT.validate(&v)
 	c.Auth.validate(&v)
 	atLeast(&v, "acl.cache_size", c.ACL.CacheSize, 1)
+	c.Retain.validate(&v)
 	c.Log.validate(&v)
 	if c.DataDir == "" {
 		v.addf("data_dir", "must not be empty")
@@ -311,5 +312,28 @@ func (h *HTTPAuth) validate(v *collector) {
 		if (hd.Value == "") == (hd.File == "") {
 			v.addf(p, "set exactly one of value and file")
 		}
+	}
+}
+
+// validate checks the retain limits.
+func (r *Retain) validate(v *collector) {
+	for i, f := range r.Never {
+		// The topic rules are checked when the server starts (the
+		// configuration imports no runtime package).
+		if f == "" || strings.HasPrefix(f, "$share/") {
+			v.addf(index("retain.never", i), "not a plain topic filter: %q", f)
+		}
+	}
+	if r.NeverAction != "strip" && r.NeverAction != "refuse" {
+		v.addf("retain.never_action", "must be strip or refuse, got %q", r.NeverAction)
+	}
+	if r.MaxAge < 0 {
+		v.addf("retain.max_age", "must not be negative, got %s", r.MaxAge)
+	}
+	if r.MaxSize < 0 {
+		v.addf("retain.max_size", "must not be negative, got %s", r.MaxSize)
+	}
+	if r.MaxPerIdentity != nil && *r.MaxPerIdentity < 0 {
+		v.addf("retain.max_per_identity", "must not be negative, got %d", *r.MaxPerIdentity)
 	}
 }

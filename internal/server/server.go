@@ -44,6 +44,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: log}
+	for i, f := range cfg.Retain.Never {
+		if err := topic.ValidateFilter(f, topic.Limits{}); err != nil {
+			return nil, fmt.Errorf("retain.never[%d]: %q: %w", i, f, err)
+		}
+	}
 	chain, err := s.buildAuth()
 	if err != nil {
 		return nil, err
@@ -93,6 +98,8 @@ func Limits(cfg *config.Config) broker.Limits {
 		AllowEmptyClientID:      *m.AllowEmptyClientID,
 		ClientIDs:               cfg.Auth.ClientIDs,
 		DisconnectDeniedPublish: cfg.ACL.DisconnectOnDeniedPublish,
+		Retain: broker.RetainPolicy{Never: cfg.Retain.Never, RefuseNever: cfg.Retain.NeverAction == "refuse",
+			MaxAge: cfg.Retain.MaxAge.D(), MaxSize: cfg.Retain.MaxSize.Int(), MaxPerOwner: *cfg.Retain.MaxPerIdentity},
 	}
 }
 

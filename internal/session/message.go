@@ -27,6 +27,9 @@ type Message struct {
 	// Publisher is the client id of the sender (for No Local); empty for
 	// messages the broker makes.
 	Publisher string
+	// SetBy is the identity of the sender, recorded with retained messages
+	// for administrators (never forwarded); empty for the broker's own.
+	SetBy string
 }
 
 // Expired reports whether the message expired at now.
