@@ -73,6 +73,10 @@ type Limits struct {
 	ClientIDPattern *regexp.Regexp
 	// Retain limits what may be retained.
 	Retain RetainPolicy
+	// NoRootWildcards refuses subscriptions whose first level is a
+	// wildcard, except for the identities in RootWildcardIdentities.
+	NoRootWildcards        bool
+	RootWildcardIdentities []string
 }
 
 // Options are the broker's dependencies. Zero seams get safe defaults: open

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -249,6 +250,10 @@ func (c *conn) subscribeOne(req *packet.Subscription, subID uint32) (*subscripti
 		return nil, false, packet.WildcardSubscriptionsNotSupported
 	}
 	res := b.acl.Authorize(c.subject, acl.Request{Action: acl.Subscribe, Topic: filter, QoS: req.QoS})
+	if res.Allowed && b.lim.NoRootWildcards && (inner[0] == '+' || inner[0] == '#') &&
+		!slices.Contains(b.lim.RootWildcardIdentities, c.identityName()) {
+		res = acl.Result{Rule: "acl.root_wildcards: false"}
+	}
 	if !res.Allowed {
 		b.record(audit.Event{Kind: audit.ACLDenied, Listener: c.info.Listener, Remote: c.info.Remote,
 			ClientID: c.clientID, Identity: c.identityName(), Reason: packet.NotAuthorized, Detail: "subscribe " + filter})

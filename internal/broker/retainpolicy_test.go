@@ -1,9 +1,11 @@
 package broker_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/testutil/poll"
@@ -92,4 +94,33 @@ func TestRetainNeverRefuseAndMaxAge(t *testing.T) {
 		n++
 		return retainedFor(t, addr, "late"+string(rune('a'+n%26)), "state", 50*time.Millisecond) == ""
 	})
+}
+
+// With root wildcards off, "#" and "+/..." are refused (0x87) except for
+// the listed identities; filters starting with a literal level are fine.
+func TestRootWildcards(t *testing.T) {
+	byUser := authFunc(func(r *auth.Request) auth.Result {
+		return auth.Result{Decision: auth.Allow, Identity: &auth.Identity{Name: r.Username, Method: "test"}}
+	})
+	addr, _ := startBrokerWith(t, broker.Options{Auth: auth.Chain{byUser}}, func(l *broker.Limits) {
+		l.NoRootWildcards, l.RootWildcardIdentities = true, []string{"monitoring"}
+	})
+	for _, tc := range []struct {
+		user string
+		want []packet.ReasonCode
+	}{
+		{"alice", []packet.ReasonCode{packet.NotAuthorized, packet.NotAuthorized, 1}},
+		{"monitoring", []packet.ReasonCode{1, 1, 1}},
+	} {
+		cp := v5(tc.user)
+		cp.Username, cp.UsernameFlag = tc.user, true
+		c := dial(t, addr, cp)
+		c.read(t, packet.V5)
+		c.send(t, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{
+			{Filter: "#", QoS: 1}, {Filter: "+/status", QoS: 1}, {Filter: "site/+/status", QoS: 1}}}, packet.V5)
+		ack := c.read(t, packet.V5).(*packet.Suback)
+		if !slices.Equal(ack.ReasonCodes, tc.want) {
+			t.Errorf("%s: SUBACK %v, want %v", tc.user, ack.ReasonCodes, tc.want)
+		}
+	}
 }

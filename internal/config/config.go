@@ -314,6 +314,13 @@ type ACL struct {
 	DisconnectOnDeniedPublish bool `yaml:"disconnect_on_denied_publish"`
 	// CacheSize bounds the cache of decisions. Default 100000.
 	CacheSize int `yaml:"cache_size"`
+	// RootWildcards allows subscriptions whose first level is a wildcard
+	// ("#", "+/#", "+/status"), which read across every tenant. Default
+	// true.
+	RootWildcards *bool `yaml:"root_wildcards"`
+	// RootWildcardIdentities may subscribe with a root wildcard even when
+	// RootWildcards is false (dashboards, bridges). Default none.
+	RootWildcardIdentities []string `yaml:"root_wildcard_identities"`
 }
 
 // Retain limits retained messages beyond the retain permission of the ACL.

@@ -89,6 +89,10 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&m.MaxRetainedMessages, DefaultMaxRetained)
 	c.Auth.applyDefaults()
 	setDefault(&c.ACL.CacheSize, DefaultACLCacheSize)
+	if c.ACL.RootWildcards == nil {
+		t := true
+		c.ACL.RootWildcards = &t
+	}
 	setDefault(&c.Retain.NeverAction, DefaultRetainNeverAction)
 	if c.Retain.MaxPerIdentity == nil {
 		n := DefaultRetainMaxPerIdentity

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -159,10 +160,17 @@ func TestTLSExample(t *testing.T) {
 	}
 	anon := bytes.Replace(data, []byte(pf), []byte(pf+"  allow_anonymous: true\n"), 1)
 	_, err = Parse(anon, "tls.yaml")
+	// The refusals point at each listener's address line.
+	at := func(addr string) string {
+		i := bytes.Index(anon, []byte(`address: "`+addr+`"`))
+		line := bytes.Count(anon[:i], []byte("\n")) + 1
+		col := i - bytes.LastIndexByte(anon[:i], '\n') + len("address: ")
+		return fmt.Sprintf("tls.yaml:%d:%d: ", line, col)
+	}
 	want := []string{
-		"tls.yaml:82:14: listeners[0].address: " + anonymousRefused("0.0.0.0:8883", "host 0.0.0.0"),
-		"tls.yaml:146:14: listeners[1].address: " + anonymousRefused("0.0.0.0:8884", "host 0.0.0.0"),
-		"tls.yaml:168:14: listeners[2].address: " + anonymousRefused("10.0.0.5:8883", "host 10.0.0.5"),
+		at("0.0.0.0:8883") + "listeners[0].address: " + anonymousRefused("0.0.0.0:8883", "host 0.0.0.0"),
+		at("0.0.0.0:8884") + "listeners[1].address: " + anonymousRefused("0.0.0.0:8884", "host 0.0.0.0"),
+		at("10.0.0.5:8883") + "listeners[2].address: " + anonymousRefused("10.0.0.5:8883", "host 10.0.0.5"),
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Errorf("with allow_anonymous got:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))

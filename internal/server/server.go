@@ -98,6 +98,8 @@ func Limits(cfg *config.Config) broker.Limits {
 		AllowEmptyClientID:      *m.AllowEmptyClientID,
 		ClientIDs:               cfg.Auth.ClientIDs,
 		DisconnectDeniedPublish: cfg.ACL.DisconnectOnDeniedPublish,
+		NoRootWildcards:         !*cfg.ACL.RootWildcards,
+		RootWildcardIdentities:  cfg.ACL.RootWildcardIdentities,
 		Retain: broker.RetainPolicy{Never: cfg.Retain.Never, RefuseNever: cfg.Retain.NeverAction == "refuse",
 			MaxAge: cfg.Retain.MaxAge.D(), MaxSize: cfg.Retain.MaxSize.Int(), MaxPerOwner: *cfg.Retain.MaxPerIdentity},
 	}
