@@ -17,6 +17,7 @@ Usage:
   moat certs init|server|client|inspect|crl [flags]
   moat passwd [flags] FILE add|delete|verify USER | list
   moat ban [--config FILE | --data-dir DIR] list | add TARGET | remove TARGET
+  moat acl check|lint [--config FILE | --policy FILE] [flags]
   moat version
 
 Run 'moat COMMAND --help' for a command's flags.
@@ -40,6 +41,8 @@ func run(args []string) int {
 		return passwd(args[1:])
 	case "ban":
 		return banCmd(args[1:])
+	case "acl":
+		return aclCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

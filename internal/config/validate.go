@@ -50,6 +50,9 @@ func (c *Config) validate() []*FieldError {
 	c.MQTT.validate(&v)
 	c.Auth.validate(&v)
 	atLeast(&v, "acl.cache_size", c.ACL.CacheSize, 1)
+	if c.ACL.File != "" && c.Auth.HTTP.ACLURL != "" {
+		v.addf("acl.file", "the policy file and auth.http.acl_url cannot both decide; set one")
+	}
 	c.Retain.validate(&v)
 	c.Log.validate(&v)
 	if c.DataDir == "" {

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/auth"
@@ -124,15 +126,91 @@ func (s *Server) buildAdmission() (limits.Admission, error) {
 // Bans returns the brute-force defence, nil when it is off.
 func (s *Server) Bans() *limits.BruteForce { return s.bans }
 
-// buildACL makes the authorizer: the webhook's when auth.http.acl_url is
-// set, else allow-all (ACL policies come with their own issue); the $SYS
-// rule and token topic grants apply on top of either.
-func (s *Server) buildACL() acl.Authorizer {
-	var next acl.Authorizer = acl.AllowAll{}
-	if s.webhook != nil {
+// buildACL makes the authorizer: the policy file (acl.file) behind a
+// decision cache, or the webhook's when auth.http.acl_url is set, or else
+// the built-in allow-all (with a warning); the $SYS rule and token topic
+// grants apply on top of each.
+func (s *Server) buildACL() (acl.Authorizer, error) {
+	var next acl.Authorizer
+	switch {
+	case s.cfg.ACL.File != "":
+		p, err := acl.LoadPolicy(s.cfg.ACL.File)
+		if err != nil {
+			return nil, fmt.Errorf("acl.file: %w", err)
+		}
+		s.policy = acl.NewCached(p, s.cfg.ACL.CacheSize)
+		s.policyStat, _ = os.Stat(s.cfg.ACL.File)
+		for _, f := range acl.Lint(p) {
+			s.log.Warn("ACL policy", "file", s.cfg.ACL.File, "finding", f.String())
+		}
+		next = s.policy
+	case s.webhook != nil:
 		if a, ok := s.webhook.Authorizer(); ok {
 			next = acl.ProtectSYS{Next: a}
 		}
 	}
-	return acl.Granted{Next: next}
+	if next == nil {
+		s.log.Warn("no ACL policy (acl.file): every authenticated client may use every topic except writing $SYS")
+		next = acl.AllowAll{}
+	}
+	return acl.Granted{Next: next}, nil
+}
+
+// reloadPolicy reads the policy file again; a policy that does not load
+// leaves the one in force. Subscriptions the new policy refuses are
+// removed.
+func (s *Server) reloadPolicy() error {
+	if s.policy == nil {
+		return nil
+	}
+	st, _ := os.Stat(s.cfg.ACL.File)
+	p, err := acl.LoadPolicy(s.cfg.ACL.File)
+	if err != nil {
+		return fmt.Errorf("acl.file: %w (the policy in force stays)", err)
+	}
+	s.policyMu.Lock()
+	s.policyStat = st
+	s.policyMu.Unlock()
+	s.policy.Swap(p)
+	for _, f := range acl.Lint(p) {
+		s.log.Warn("ACL policy", "file", s.cfg.ACL.File, "finding", f.String())
+	}
+	n := s.broker.Revalidate()
+	s.log.Info("ACL policy reloaded", "file", s.cfg.ACL.File, "rules", p.Len(), "subscriptions_revoked", n)
+	return nil
+}
+
+// watchPolicy reloads the policy file when it changes, until ctx ends.
+func (s *Server) watchPolicy(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, _ := os.Stat(s.cfg.ACL.File)
+		s.policyMu.Lock()
+		same := sameStat(st, s.policyStat)
+		s.policyMu.Unlock()
+		if same {
+			continue
+		}
+		if err := s.reloadPolicy(); err != nil {
+			s.log.Error("ACL policy not reloaded", "error", err)
+			s.policyMu.Lock()
+			s.policyStat = st // report a broken file once, not every tick
+			s.policyMu.Unlock()
+		}
+	}
+}
+
+// sameStat reports whether two stats (nil: missing) show the same version
+// of a file.
+func sameStat(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }

@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"regexp"
+	"sync"
 
+	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
@@ -32,6 +35,9 @@ type Server struct {
 	tokens     *jwt.Authenticator      // nil without auth.jwt
 	bans       *limits.BruteForce      // nil with auth.brute_force.enabled false
 	webhook    *httpauth.Backend       // nil without auth.http
+	policy     *acl.Cached             // nil without acl.file
+	policyMu   sync.Mutex              // guards policyStat
+	policyStat os.FileInfo             // the policy file as last loaded
 	stopWatch  context.CancelFunc
 }
 
@@ -57,8 +63,12 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	authz, err := s.buildACL()
+	if err != nil {
+		return nil, err
+	}
 	s.broker = broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Auth: chain,
-		ACL: s.buildACL(), Log: log})
+		ACL: authz, Log: log})
 	for _, lc := range cfg.Listeners {
 		l, err := s.buildListener(lc, admission.Accept)
 		if err != nil {
@@ -154,6 +164,9 @@ func (s *Server) Start() error {
 	}
 	if s.bans != nil {
 		go s.bans.Watch(ctx, tlsWatchInterval)
+	}
+	if s.policy != nil {
+		go s.watchPolicy(ctx, tlsWatchInterval)
 	}
 	return nil
 }

@@ -88,6 +88,9 @@ func (s *Server) Reload() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := s.reloadPolicy(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, src := range s.tlsSources {
 		if err := src.Reload(); err != nil {
 			errs = append(errs, err)
