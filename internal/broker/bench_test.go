@@ -8,11 +8,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/testutil"
 )
@@ -98,6 +101,44 @@ func benchPublish(b *testing.B, qos byte, size int) {
 	if addr == "" {
 		addr, _ = testutil.Start(b, nil)
 	}
+	benchPublishAt(b, addr, qos, size)
+}
+
+// BenchmarkPublishWithPolicy compares the broker with no ACL policy and
+// with a policy of 10,000 rules (per-user and per-group rules, and the one
+// that lets the benchmark's clients through), alternately in one run:
+//
+//	go test -run '^$' -bench PublishWithPolicy -count 5 ./internal/broker/
+func BenchmarkPublishWithPolicy(b *testing.B) {
+	var rules strings.Builder
+	rules.WriteString("version: 1\nrules:\n  - allow: [all]\n    who: [all]\n    topics: [\"bench/#\"]\n")
+	for i := range 9999 {
+		if i%2 == 0 {
+			fmt.Fprintf(&rules, "  - allow: [publish, subscribe, receive]\n    who: [\"user:u%d\"]\n    topics: [\"devices/u%d/#\", \"tenants/%%u/+/state\"]\n", i, i)
+		} else {
+			fmt.Fprintf(&rules, "  - deny: [publish]\n    who: [\"group:g%d\"]\n    topics: [\"fleet/g%d/+/cmd/#\"]\n", i, i)
+		}
+	}
+	path := filepath.Join(b.TempDir(), "acl.yaml")
+	if err := os.WriteFile(path, []byte(rules.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for _, qos := range []byte{0, 1} {
+		for _, policy := range []string{"none", "10k-rules"} {
+			b.Run(fmt.Sprintf("qos%d/%s", qos, policy), func(b *testing.B) {
+				addr, _ := testutil.Start(b, func(c *config.Config) {
+					if policy != "none" {
+						c.ACL.File = path
+					}
+				})
+				benchPublishAt(b, addr, qos, 16)
+			})
+		}
+	}
+}
+
+// benchPublishAt runs the publish benchmark against the broker at addr.
+func benchPublishAt(b *testing.B, addr string, qos byte, size int) {
 	sub := dialRaw(b, addr, "sub")
 	sub.subscribe(b, "bench/#", qos)
 	pub := dialRaw(b, addr, "pub")
