@@ -258,6 +258,7 @@ func (b *BruteForce) Failed(addr netip.Addr, user string) time.Duration {
 	}
 	b.mu.Unlock()
 	if banned {
+		b.log.Warn("brute-force ban applied", "address", addr.String(), "user_failures", n)
 		if err := b.save(); err != nil {
 			b.log.Error("limits: cannot persist bans", "file", b.o.BansFile, "err", err)
 		}

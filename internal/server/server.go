@@ -140,10 +140,13 @@ func (s *Server) Start() error {
 	}
 	for i, l := range s.listeners {
 		lc := s.cfg.Listeners[i]
-		if !lc.IsLoopback() {
-			what := "MQTT without authentication"
-			if lc.IsPlainText() {
-				what = "plain-text MQTT without authentication"
+		if !lc.IsLoopback() && (lc.IsPlainText() || s.cfg.Auth.AllowAnonymous) {
+			what := "anonymous MQTT"
+			switch {
+			case lc.IsPlainText() && s.cfg.Auth.AllowAnonymous:
+				what = "plain-text, anonymous MQTT"
+			case lc.IsPlainText():
+				what = "plain-text MQTT"
 			}
 			s.log.Warn(what+" on a non-loopback address (allow_insecure is set)",
 				"listener", l.Name, "address", l.Addr().String())
