@@ -4,13 +4,14 @@ package acl
 // scalars with their positions, and messages that describe values.
 
 import (
-	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/moatmq/moat/internal/didyoumean"
 )
 
 // yamlLine matches the "line N: msg" form of the YAML library's messages.
@@ -145,38 +146,4 @@ func describe(n *yaml.Node) string {
 }
 
 // suggest proposes the known key closest to an unknown one.
-func suggest(key string, known ...string) string {
-	best, bestDist := "", 3
-	for _, k := range known {
-		if d := editDistance(strings.ToLower(key), k); d < bestDist {
-			best, bestDist = k, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b, for short
-// strings (keys are cut at 64 bytes).
-func editDistance(a, b string) int {
-	a, b = short(a), short(b)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
+func suggest(key string, known ...string) string { return didyoumean.Suggest(key, known) }

@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/moatmq/moat/internal/didyoumean"
 )
 
 // Load reads the YAML file at path and returns the effective configuration;
@@ -513,35 +515,9 @@ func display(v reflect.Value) string {
 
 // suggest proposes the known key closest to an unknown one, if it is close.
 func suggest(key string, fields map[string]int) string {
-	best, bestDist := "", 3
+	names := make([]string, 0, len(fields))
 	for name := range fields {
-		if d := editDistance(strings.ToLower(key), name); d < bestDist || d == bestDist && name < best {
-			best, bestDist = name, d
-		}
+		names = append(names, name)
 	}
-	if best == "" || bestDist > 2 {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return didyoumean.Suggest(key, names)
 }

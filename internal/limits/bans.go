@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/moatmq/moat/internal/fileversion"
 )
 
 // userPrefix starts a user-name ban target.
@@ -265,7 +267,7 @@ func (b *BruteForce) Watch(ctx context.Context, every time.Duration) {
 		}
 		st, _ := os.Stat(b.o.BansFile)
 		b.fileMu.Lock()
-		changed := !sameFileVersion(st, b.fileStat)
+		changed := !fileversion.Same(st, b.fileStat)
 		var err error
 		if changed {
 			err = b.load()
@@ -278,15 +280,6 @@ func (b *BruteForce) Watch(ctx context.Context, every time.Duration) {
 			b.log.Info("limits: bans file reloaded", "file", b.o.BansFile, "bans", len(b.Bans()))
 		}
 	}
-}
-
-// sameFileVersion reports whether two stats (nil for a missing file) show
-// the same version of a file.
-func sameFileVersion(a, c os.FileInfo) bool {
-	if a == nil || c == nil {
-		return a == nil && c == nil
-	}
-	return os.SameFile(a, c) && a.ModTime().Equal(c.ModTime()) && a.Size() == c.Size()
 }
 
 // save rewrites BansFile with every remembered ban: a temporary file in the

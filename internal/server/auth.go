@@ -16,6 +16,7 @@ import (
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
 	"github.com/moatmq/moat/internal/auth/scram"
+	"github.com/moatmq/moat/internal/fileversion"
 	"github.com/moatmq/moat/internal/limits"
 )
 
@@ -192,7 +193,7 @@ func (s *Server) watchPolicy(ctx context.Context, every time.Duration) {
 		}
 		st, _ := os.Stat(s.cfg.ACL.File)
 		s.policyMu.Lock()
-		same := sameStat(st, s.policyStat)
+		same := fileversion.Same(st, s.policyStat)
 		s.policyMu.Unlock()
 		if same {
 			continue
@@ -204,13 +205,4 @@ func (s *Server) watchPolicy(ctx context.Context, every time.Duration) {
 			s.policyMu.Unlock()
 		}
 	}
-}
-
-// sameStat reports whether two stats (nil: missing) show the same version
-// of a file.
-func sameStat(a, b os.FileInfo) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }

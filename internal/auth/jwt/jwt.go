@@ -29,6 +29,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/fileversion"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/topic"
 )
@@ -175,7 +176,7 @@ func (a *Authenticator) Watch(ctx context.Context, every time.Duration) {
 		if err != nil {
 			continue // a file being replaced; the next tick sees it
 		}
-		if sameVersions(now, a.cur.Load().stats) || sameVersions(now, failed) {
+		if fileversion.SameAll(now, a.cur.Load().stats) || fileversion.SameAll(now, failed) {
 			continue
 		}
 		if err := a.Reload(); err != nil {
@@ -205,18 +206,6 @@ func (a *Authenticator) statFiles() ([]os.FileInfo, error) {
 		out[i] = st
 	}
 	return out, nil
-}
-
-func sameVersions(a, b []os.FileInfo) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !os.SameFile(a[i], b[i]) || !a[i].ModTime().Equal(b[i].ModTime()) || a[i].Size() != b[i].Size() {
-			return false
-		}
-	}
-	return true
 }
 
 // Authenticate implements auth.Authenticator. It abstains unless the

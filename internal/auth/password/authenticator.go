@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/fileversion"
 	"github.com/moatmq/moat/internal/packet"
 )
 
@@ -310,7 +311,7 @@ func (a *Authenticator) Watch(ctx context.Context, every time.Duration) {
 			continue
 		}
 		lastErr = ""
-		if sameVersion(st, a.cur.Load().stat) || (tried != nil && sameVersion(st, tried)) {
+		if fileversion.Same(st, a.cur.Load().stat) || (tried != nil && fileversion.Same(st, tried)) {
 			continue
 		}
 		if err := a.Reload(); err != nil {
@@ -321,8 +322,4 @@ func (a *Authenticator) Watch(ctx context.Context, every time.Duration) {
 		tried = nil
 		a.log.Info("password file reloaded", "path", a.path, "users", len(a.cur.Load().users))
 	}
-}
-
-func sameVersion(a, b os.FileInfo) bool {
-	return b != nil && os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
