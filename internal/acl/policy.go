@@ -80,6 +80,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/moatmq/moat/internal/errlist"
 )
 
 // MaxPolicySize is the largest policy file LoadPolicy and ParsePolicy read.
@@ -267,27 +269,7 @@ func (e *PolicyError) Error() string {
 
 // PolicyErrors is every problem found in one policy. List is never empty
 // and is sorted by position.
-type PolicyErrors struct {
-	List []*PolicyError
-}
-
-// Error joins the problems one per line.
-func (e *PolicyErrors) Error() string {
-	lines := make([]string, len(e.List))
-	for i, pe := range e.List {
-		lines[i] = pe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap exposes each *PolicyError to errors.Is and errors.As.
-func (e *PolicyErrors) Unwrap() []error {
-	errs := make([]error, len(e.List))
-	for i, pe := range e.List {
-		errs[i] = pe
-	}
-	return errs
-}
+type PolicyErrors = errlist.List[*PolicyError]
 
 var _ error = (*PolicyErrors)(nil)
 

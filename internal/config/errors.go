@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/moatmq/moat/internal/errlist"
 )
 
 // maxErrors bounds how many problems one load reports; past it the loader
@@ -52,27 +54,7 @@ func (e *FieldError) Error() string {
 
 // Errors is every problem found in one configuration. List is never empty
 // and is sorted by position in the file; problems without a line come last.
-type Errors struct {
-	List []*FieldError
-}
-
-// Error joins the errors one per line.
-func (e *Errors) Error() string {
-	lines := make([]string, len(e.List))
-	for i, fe := range e.List {
-		lines[i] = fe.Error()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Unwrap exposes each *FieldError to errors.Is and errors.As.
-func (e *Errors) Unwrap() []error {
-	errs := make([]error, len(e.List))
-	for i, fe := range e.List {
-		errs[i] = fe
-	}
-	return errs
-}
+type Errors = errlist.List[*FieldError]
 
 // collector gathers problems up to maxErrors.
 type collector struct {
