@@ -304,8 +304,10 @@ type ACL struct {
 	// File is the ACL policy: rules allowing or denying publish,
 	// subscribe, receive and retain per identity, group and topic; what
 	// no rule allows is denied. It is reloaded when it changes and on
-	// SIGHUP. Empty: every authenticated client may use every topic,
-	// except writing under $ (a warning says so at start).
+	// SIGHUP. Empty (and no auth.http.acl_url): every authenticated
+	// client may use every topic except writing under $, which only
+	// loopback listeners, or allow_insecure, accept (a warning says so at
+	// start).
 	File string `yaml:"file"`
 	// DisconnectOnDeniedPublish closes an MQTT 3.1/3.1.1 connection whose
 	// publish the policy refuses; those versions cannot be told otherwise
@@ -411,6 +413,10 @@ func (j *JWT) Enabled() bool {
 
 // BansFile is where bans are kept across restarts: <data_dir>/bans.json.
 func (c *Config) BansFile() string { return filepath.Join(c.DataDir, "bans.json") }
+
+// HasACL reports whether an ACL decides what clients may do: a policy file
+// or the webhook's acl_url.
+func (c *Config) HasACL() bool { return c.ACL.File != "" || c.Auth.HTTP.ACLURL != "" }
 
 // PasswordFilePath is the password file in force: Auth.PasswordFile, or
 // <data_dir>/passwd.

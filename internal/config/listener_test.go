@@ -297,7 +297,7 @@ func TestTrustedPrefixes(t *testing.T) {
 }
 
 // The insecure-listener rule by transport and auth.allow_anonymous: on a
-// non-loopback host, plain text is refused whatever the authentication,
+// non-loopback host (with an ACL policy), plain text is refused whatever the authentication,
 // TLS with password authentication is accepted, and anonymous access is
 // refused on every transport; allow_insecure accepts them all, and a
 // loopback host needs none of it.
@@ -346,6 +346,7 @@ func TestInsecureRuleByTransport(t *testing.T) {
 				c.Listeners = []Listener{l}
 				c.Auth.AllowAnonymous = tc.anonymous
 				c.AllowInsecure = tc.allowInsecure
+				c.ACL.File = "acl.yaml"
 				c.ApplyDefaults()
 			})
 			var want []string
@@ -437,6 +438,46 @@ func TestListenerAuthRules(t *testing.T) {
 			}
 			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 				t.Fatalf("got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// Without an ACL every authenticated client could use every topic: a
+// non-loopback listener then needs allow_insecure, a loopback one does
+// not, and the webhook's acl_url counts as an ACL.
+func TestInsecureRuleWithoutACL(t *testing.T) {
+	const wild, lo = "0.0.0.0:8883", "127.0.0.1:8883"
+	cases := []struct {
+		addr          string
+		aclURL        string
+		allowInsecure bool
+		want          string
+	}{
+		{wild, "", false, noACLRefused(wild, "host 0.0.0.0")},
+		{wild, "", true, ""},
+		{wild, "https://auth.example/acl", false, ""},
+		{lo, "", false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprintf("%s/acl_url=%q/allow_insecure=%v", tc.addr, tc.aclURL, tc.allowInsecure), func(t *testing.T) {
+			l := tlsListener("tls")
+			l.Address = tc.addr
+			got := validErrs(t, func(c *Config) {
+				c.Listeners = []Listener{l}
+				c.AllowInsecure = tc.allowInsecure
+				if tc.aclURL != "" {
+					c.Auth.HTTP.AuthURL = "https://auth.example/auth"
+					c.Auth.HTTP.ACLURL = tc.aclURL
+				}
+				c.ApplyDefaults()
+			})
+			var want []string
+			if tc.want != "" {
+				want = []string{"listeners[0].address: " + tc.want}
+			}
+			if !slicesEqual(got, want) {
+				t.Errorf("got %q\nwant %q", got, want)
 			}
 		})
 	}

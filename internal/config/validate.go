@@ -90,8 +90,9 @@ func (c *Config) validateListeners(v *collector) {
 }
 
 // insecureListener reports a listener on a non-loopback host that
-// allow_insecure does not acknowledge: one that serves plain text, or any
-// listener while anonymous access is allowed.
+// allow_insecure does not acknowledge: one that serves plain text, any
+// listener while anonymous access is allowed, and any listener while no
+// ACL decides (every authenticated client could use every topic).
 func (c *Config) insecureListener(v *collector, path string, l Listener, host string) {
 	where := "host " + host
 	if host == "" {
@@ -105,6 +106,10 @@ func (c *Config) insecureListener(v *collector, path string, l Listener, host st
 	case c.Auth.AllowAnonymous:
 		v.addf(path, "%q listens on %s, which is not a loopback address, and auth.allow_anonymous lets anyone "+
 			"connect; this is refused unless allow_insecure: true is set", l.Address, where)
+	case !c.HasACL():
+		v.addf(path, "%q listens on %s, which is not a loopback address, and no ACL decides (acl.file or "+
+			"auth.http.acl_url): every authenticated client could read and write every topic; set acl.file "+
+			"(see docs/authorization.md), or allow_insecure: true to accept the risk", l.Address, where)
 	}
 }
 

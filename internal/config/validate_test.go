@@ -147,6 +147,12 @@ func anonymousRefused(addr, where string) string {
 		"connect; this is refused unless allow_insecure: true is set", addr, where)
 }
 
+func noACLRefused(addr, where string) string {
+	return fmt.Sprintf("%q listens on %s, which is not a loopback address, and no ACL decides (acl.file or "+
+		"auth.http.acl_url): every authenticated client could read and write every topic; set acl.file "+
+		"(see docs/authorization.md), or allow_insecure: true to accept the risk", addr, where)
+}
+
 // Which addresses are loopback; a tcp listener on any other is refused
 // with the plain-text message unless allow_insecure is set.
 func TestInsecureListenerRule(t *testing.T) {
@@ -208,7 +214,9 @@ func TestInsecureRuleFromFile(t *testing.T) {
 		mustParse(t, "listeners:\n  - address: "+addr+"\n")
 		mustParse(t, "auth: {allow_anonymous: true}\nlisteners:\n  - address: "+addr+"\n")
 	}
-	cfg = mustParse(t, "listeners:\n  - address: 0.0.0.0:8883\n    transport: tls\n    tls: {cert: c.pem, key: k.pem}\n")
+	expectErrs(t, "listeners:\n  - address: 0.0.0.0:8883\n    transport: tls\n    tls: {cert: c.pem, key: k.pem}\n",
+		"moat.yaml:2:14: listeners[0].address: "+noACLRefused("0.0.0.0:8883", "host 0.0.0.0"))
+	cfg = mustParse(t, "acl: {file: acl.yaml}\nlisteners:\n  - address: 0.0.0.0:8883\n    transport: tls\n    tls: {cert: c.pem, key: k.pem}\n")
 	if cfg.AllowInsecure || cfg.Auth.AllowAnonymous {
 		t.Errorf("got %+v", cfg)
 	}

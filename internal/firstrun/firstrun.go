@@ -1,6 +1,7 @@
 // Package firstrun prepares a zero-configuration start: a data directory
 // with a local CA, a server certificate, and a password file holding an
-// admin user with a random password. It never overwrites what exists, so a
+// admin user with a random password, and an ACL policy that grants the
+// admin user every topic and nobody else anything. It never overwrites what exists, so a
 // second start reuses the first one's material.
 package firstrun
 
@@ -40,6 +41,7 @@ const (
 	serverCert   = "server.crt"
 	serverKey    = "server.key"
 	passwordFile = "passwd"
+	aclFile      = "acl.yaml"
 	adminSecret  = "admin-password"
 )
 
@@ -73,8 +75,16 @@ func Prepare(o Options, out io.Writer) (*config.Config, error) {
 		fmt.Fprintf(out, "created %s with user %q; its password is in %s (mode 0600)\n",
 			filepath.Join(dir, passwordFile), AdminUser, filepath.Join(dir, adminSecret))
 	}
+	policy, err := ensurePolicy(dir)
+	if err != nil {
+		return nil, err
+	}
+	if policy != "" {
+		fmt.Fprintf(out, "created %s: user %q may use every topic, nobody else anything\n", policy, AdminUser)
+	}
 	cfg := config.Default()
 	cfg.DataDir = dir
+	cfg.ACL.File = filepath.Join(dir, aclFile)
 	cfg.Listeners = []config.Listener{
 		{Name: "tls", Address: o.TLSAddress, Transport: "tls", TLS: config.TLS{
 			Cert: filepath.Join(dir, serverCert), Key: filepath.Join(dir, serverKey)}},
@@ -86,6 +96,41 @@ func Prepare(o Options, out io.Writer) (*config.Config, error) {
 	}
 	printHowTo(out, dir, o)
 	return cfg, nil
+}
+
+// firstPolicy is the ACL policy of the first run: deny by default, the
+// admin user everywhere.
+const firstPolicy = `# Moat ACL policy, created by the first run. What no rule allows is denied;
+# the most specific rule decides and deny wins a tie (docs/authorization.md).
+# Check a request with: moat acl check --policy FILE --user U --action publish --topic T
+version: 1
+rules:
+  - name: admin-everything
+    allow: [all]
+    who: [user:admin]
+    topics: ["#"]           # every topic; "#" never matches $ topics
+  - name: admin-reads-sys
+    allow: [subscribe, receive]
+    who: [user:admin]
+    topics: ["$SYS/#"]
+  # Let every user publish and read under devices/<its own name>/:
+  # - name: own-device
+  #   allow: [publish, subscribe, receive, retain]
+  #   who: [authenticated]
+  #   topics: ["devices/%u/#"]
+`
+
+// ensurePolicy writes the first run's ACL policy when it is missing and
+// returns its path ("" when it existed).
+func ensurePolicy(dir string) (string, error) {
+	path := filepath.Join(dir, aclFile)
+	if _, err := os.Stat(path); err == nil {
+		return "", nil
+	}
+	if err := certs.WriteFile(path, []byte(firstPolicy), 0o600, false); err != nil {
+		return "", err
+	}
+	return path, nil
 }
 
 // ensureCertificates creates the CA and a server certificate for this host
@@ -159,5 +204,6 @@ func printHowTo(out io.Writer, dir string, o Options) {
 	fmt.Fprintf(out, "  mosquitto_sub -h localhost -p %s --cafile %s -u %s -P %s -t '#' -v\n",
 		tlsPort, filepath.Join(dir, caDir, "ca.crt"), AdminUser, pw)
 	fmt.Fprintf(out, "  mosquitto_sub -h %s -p %s -u %s -P %s -t '#' -v\n\n", plainHost, plainPort, AdminUser, pw)
-	fmt.Fprintf(out, "Add users with: moat passwd %s add NAME\n\n", filepath.Join(dir, passwordFile))
+	fmt.Fprintf(out, "Add users with: moat passwd %s add NAME\n", filepath.Join(dir, passwordFile))
+	fmt.Fprintf(out, "and grant them topics in %s (reloaded when it changes).\n\n", filepath.Join(dir, aclFile))
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moatmq/moat/internal/acl"
+	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/auth/password"
 	"github.com/moatmq/moat/internal/certs"
 	"github.com/moatmq/moat/internal/firstrun"
@@ -21,7 +23,7 @@ func TestPrepareCreatesSecureDefaultsOnce(t *testing.T) {
 	}
 	modes := map[string]os.FileMode{
 		"ca/ca.key": 0o600, "ca/ca.crt": 0o644, "server.key": 0o600, "server.crt": 0o644,
-		"passwd": 0o600, "admin-password": 0o600,
+		"passwd": 0o600, "admin-password": 0o600, "acl.yaml": 0o600,
 	}
 	for name, want := range modes {
 		fi, err := os.Stat(filepath.Join(dir, name))
@@ -60,6 +62,7 @@ func TestPrepareCreatesSecureDefaultsOnce(t *testing.T) {
 	if strings.Contains(out.String(), string(pw)) {
 		t.Fatal("the password was printed")
 	}
+	checkFirstPolicy(t, cfg.ACL.File)
 	// The server certificate is issued by the CA for localhost.
 	ca, err := certs.LoadCA(filepath.Join(dir, "ca"))
 	if err != nil {
@@ -92,5 +95,45 @@ func TestPrepareRefusesNonLoopbackPlainText(t *testing.T) {
 	_, err := firstrun.Prepare(firstrun.Options{DataDir: t.TempDir(), PlainAddress: "0.0.0.0:1883"}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "plain-text") {
 		t.Fatalf("want the plain-text refusal, got %v", err)
+	}
+}
+
+// checkFirstPolicy proves the first run's policy denies by default: the
+// admin user may use every topic and read $SYS, any other identity gets
+// nothing, and the policy has no critical lint finding.
+func checkFirstPolicy(t *testing.T, path string) {
+	t.Helper()
+	p, err := acl.LoadPolicy(path)
+	if err != nil {
+		t.Fatalf("first policy %q: %v", path, err)
+	}
+	for _, f := range acl.Lint(p) {
+		if f.Severity == "critical" {
+			t.Errorf("first policy: %s", f)
+		}
+	}
+	subject := func(name string) *acl.Subject {
+		return &acl.Subject{ClientID: "c1", Username: name, Identity: &auth.Identity{Name: name, Method: "password"}}
+	}
+	cases := []struct {
+		who    string
+		action acl.Action
+		topic  string
+		want   bool
+	}{
+		{firstrun.AdminUser, acl.Publish, "sensors/temp", true},
+		{firstrun.AdminUser, acl.Retain, "config/site", true},
+		{firstrun.AdminUser, acl.Subscribe, "#", true},
+		{firstrun.AdminUser, acl.Receive, "$SYS/broker/uptime", true},
+		{firstrun.AdminUser, acl.Publish, "$SYS/broker/uptime", false},
+		{"alice", acl.Publish, "sensors/temp", false},
+		{"alice", acl.Subscribe, "#", false},
+		{"alice", acl.Receive, "sensors/temp", false},
+	}
+	for _, c := range cases {
+		got := p.Authorize(subject(c.who), acl.Request{Action: c.action, Topic: c.topic, QoS: 1})
+		if got.Allowed != c.want {
+			t.Errorf("%s %s %s: allowed=%v (rule %q), want %v", c.who, c.action, c.topic, got.Allowed, got.Rule, c.want)
+		}
 	}
 }
