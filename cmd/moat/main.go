@@ -18,6 +18,7 @@ Usage:
   moat passwd [flags] FILE add|delete|verify USER | list
   moat ban [--config FILE | --data-dir DIR] list | add TARGET | remove TARGET
   moat acl check|lint [--config FILE | --policy FILE] [flags]
+  moat retained [--config FILE | --data-dir DIR] list|purge FILTER
   moat version
 
 Run 'moat COMMAND --help' for a command's flags.
@@ -43,6 +44,8 @@ func run(args []string) int {
 		return banCmd(args[1:])
 	case "acl":
 		return aclCmd(args[1:])
+	case "retained":
+		return retainedCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

@@ -24,6 +24,8 @@ type Config struct {
 	ACL ACL `yaml:"acl"`
 	// Retain limits retained messages.
 	Retain Retain `yaml:"retain"`
+	// Admin configures the operators' interface.
+	Admin Admin `yaml:"admin"`
 	// AllowInsecure acknowledges that a listener on a non-loopback address
 	// serves MQTT in plain text (tcp, ws), or lets anyone connect because
 	// Auth.AllowAnonymous is set (every transport). Without it such a
@@ -325,6 +327,18 @@ type ACL struct {
 	RootWildcardIdentities []string `yaml:"root_wildcard_identities"`
 }
 
+// Admin configures the administration API. Today it is served on a local
+// Unix socket only, which the operator commands (moat retained) use.
+type Admin struct {
+	// Socket is the local administration socket, mode 0600, open to the
+	// broker's own user and root only. Default "": admin.sock in data_dir.
+	// At most 107 bytes long (a Unix socket address).
+	Socket string `yaml:"socket"`
+	// DisableSocket serves no local socket; the operator commands that
+	// need a running broker then cannot reach it. Default false.
+	DisableSocket bool `yaml:"disable_socket"`
+}
+
 // Retain limits retained messages beyond the retain permission of the ACL.
 type Retain struct {
 	// Never lists topic filters whose messages are never retained
@@ -413,6 +427,18 @@ func (j *JWT) Enabled() bool {
 
 // BansFile is where bans are kept across restarts: <data_dir>/bans.json.
 func (c *Config) BansFile() string { return filepath.Join(c.DataDir, "bans.json") }
+
+// AdminSocket is the local administration socket in force: Admin.Socket,
+// or <data_dir>/admin.sock; "" when it is disabled.
+func (c *Config) AdminSocket() string {
+	switch {
+	case c.Admin.DisableSocket:
+		return ""
+	case c.Admin.Socket != "":
+		return c.Admin.Socket
+	}
+	return filepath.Join(c.DataDir, "admin.sock")
+}
 
 // HasACL reports whether an ACL decides what clients may do: a policy file
 // or the webhook's acl_url.

@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/moatmq/moat/internal/acl"
+	"github.com/moatmq/moat/internal/admin"
 	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
@@ -39,6 +41,7 @@ type Server struct {
 	policyMu   sync.Mutex              // guards policyStat
 	policyStat os.FileInfo             // the policy file as last loaded
 	stopWatch  context.CancelFunc
+	admin      *admin.Socket // nil when admin.disable_socket is set
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
@@ -130,25 +133,22 @@ func (s *Server) Broker() *broker.Broker { return s.broker }
 // Start binds every listener and starts accepting. On a bind failure the
 // listeners already bound are closed.
 func (s *Server) Start() error {
+	if err := s.startAdmin(); err != nil {
+		return err
+	}
 	for i, l := range s.listeners {
 		if err := l.Listen(); err != nil {
 			for _, prev := range s.listeners[:i] {
 				prev.Close()
 			}
+			s.stopAdmin(context.Background())
 			return fmt.Errorf("listener %s: %w", l.Name, err)
 		}
 	}
 	for i, l := range s.listeners {
 		lc := s.cfg.Listeners[i]
-		if !lc.IsLoopback() && (lc.IsPlainText() || s.cfg.Auth.AllowAnonymous) {
-			what := "anonymous MQTT"
-			switch {
-			case lc.IsPlainText() && s.cfg.Auth.AllowAnonymous:
-				what = "plain-text, anonymous MQTT"
-			case lc.IsPlainText():
-				what = "plain-text MQTT"
-			}
-			s.log.Warn(what+" on a non-loopback address (allow_insecure is set)",
+		if risks := s.insecureRisks(lc); len(risks) > 0 {
+			s.log.Warn(strings.Join(risks, ", ")+" on a non-loopback address (allow_insecure is set)",
 				"listener", l.Name, "address", l.Addr().String())
 		}
 		s.log.Info("listening", "listener", l.Name, "address", l.Addr().String(), "transport", lc.Transport)
@@ -174,6 +174,25 @@ func (s *Server) Start() error {
 	return nil
 }
 
+// insecureRisks names what allow_insecure accepted on listener lc: nothing
+// for a loopback listener.
+func (s *Server) insecureRisks(lc config.Listener) []string {
+	if lc.IsLoopback() {
+		return nil
+	}
+	var risks []string
+	if lc.IsPlainText() {
+		risks = append(risks, "plain-text MQTT")
+	}
+	if s.cfg.Auth.AllowAnonymous {
+		risks = append(risks, "anonymous access")
+	}
+	if !s.cfg.HasACL() {
+		risks = append(risks, "no ACL policy")
+	}
+	return risks
+}
+
 // Addrs reports the bound address of each listener, in config order.
 func (s *Server) Addrs() []net.Addr {
 	out := make([]net.Addr, 0, len(s.listeners))
@@ -192,6 +211,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, l := range s.listeners {
 		l.Close()
 	}
+	s.stopAdmin(ctx)
 	err := s.broker.Shutdown(ctx)
 	for _, l := range s.listeners {
 		l.Wait()
