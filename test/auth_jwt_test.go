@@ -160,3 +160,63 @@ func TestAuth_JWTReauthenticationOtherIdentity(t *testing.T) {
 
 // sigOf is the signature part of a JWT.
 func sigOf(tok string) string { return tok[strings.LastIndexByte(tok, '.')+1:] }
+
+// hs256Topics signs a token for sub whose topics claim grants publish and
+// subscribe on the given filters.
+func hs256Topics(t testing.TB, sub string, exp time.Time, topics ...string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte(testJWTSecret)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	claims := map[string]any{"sub": sub, "exp": exp.Unix(),
+		"topics": map[string][]string{"publish": topics, "subscribe": topics}}
+	tok, err := josejwt.Signed(signer).Claims(claims).Serialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// A fresh token's topics claim applies from the re-authentication on: a
+// subscription the new token no longer covers is removed, the others
+// keep delivering.
+func TestAuth_JWTReauthenticationNarrowsTopics(t *testing.T) {
+	addr := startJWTBroker(t)
+	hour := time.Now().Add(time.Hour)
+	sub := jwtConnect(t, addr, "jwt-narrow", hs256Topics(t, "device-6", hour, "a/#", "b/#"))
+	for i, f := range []string{"a/#", "b/#"} {
+		if code := sub.subscribe(uint16(i+1), f, 1, nil); code != 1 {
+			t.Fatalf("SUBSCRIBE %s: %#x", f, code)
+		}
+	}
+	pub := jwtConnect(t, addr, "jwt-narrow-pub", hs256Topics(t, "device-7", hour, "#"))
+	received := func() []string {
+		t.Helper()
+		for i, topic := range []string{"a/x", "b/x"} {
+			if code := pub.aclPublish(uint16(10+i), topic, 1, false, "m"); code >= 0x80 {
+				t.Fatalf("publish %s: %#x", topic, code)
+			}
+		}
+		var got []string
+		for _, p := range sub.ping() {
+			got = append(got, parsePublish(t, p, true).Topic)
+			sub.send(rawAck(tPUBACK, parsePublish(t, p, true).ID))
+		}
+		return got
+	}
+	if got := received(); strings.Join(got, ",") != "a/x,b/x" {
+		t.Fatalf("before re-authentication: %v", got)
+	}
+	sub.send(rawAuth(jwtReAuthenticat, "JWT", []byte(hs256Topics(t, "device-6", hour, "a/#"))))
+	if p := sub.expect(tAUTH); len(p.Body) == 0 || p.Body[0] != 0x00 {
+		t.Fatalf("re-authentication answer %v, want AUTH 0x00", p)
+	}
+	if got := received(); strings.Join(got, ",") != "a/x" {
+		t.Fatalf("after re-authentication with a narrower token: %v, want only a/x", got)
+	}
+	// Subscribing to b/# again is refused now.
+	if code := sub.subscribe(3, "b/#", 1, nil); code != 0x87 {
+		t.Fatalf("SUBSCRIBE b/# with the narrower token: %#x, want 0x87", code)
+	}
+}

@@ -232,9 +232,10 @@ func (c *conn) expireAt(t time.Time) {
 	if t.IsZero() {
 		return
 	}
+	name := c.identityName() // c.subject belongs to the read loop; the name never changes
 	c.credTimer = time.AfterFunc(time.Until(t), func() {
 		c.b.record(audit.Event{Kind: audit.ClientDisconnected, Listener: c.info.Listener, Remote: c.info.Remote,
-			ClientID: c.clientID, Identity: c.identityName(), Reason: packet.MaximumConnectTime,
+			ClientID: c.clientID, Identity: name, Reason: packet.MaximumConnectTime,
 			Detail: "credential expired"})
 		c.kick(packet.MaximumConnectTime, "credential expired; re-authenticate before it does to stay connected")
 	})

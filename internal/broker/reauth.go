@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 
+	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/packet"
@@ -57,6 +58,7 @@ func (c *conn) reauthStep(p *packet.Auth) error {
 		}
 		c.reauth = nil
 		c.expireAt(res.Expires)
+		c.adopt(res.Identity)
 		c.send(&packet.Auth{ReasonCode: packet.Success, Properties: props})
 		return nil
 	}
@@ -67,4 +69,21 @@ func (c *conn) reauthStep(p *packet.Auth) error {
 	b.record(audit.Event{Kind: audit.AuthFailure, Listener: c.info.Listener, Remote: c.info.Remote,
 		ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: method + ": re-authentication: " + res.Detail})
 	return fail(code, "re-authentication failed: "+res.Detail)
+}
+
+// adopt makes id, a fresh authentication of the connection's own
+// identity, the one every later check uses: a new token's topics claim or
+// groups apply at once, to the wills and subscriptions of the connection
+// too (those the new identity may not hold are removed, audited). Runs on
+// the read loop, which owns c.subject.
+func (c *conn) adopt(id *auth.Identity) {
+	old := c.subject
+	subj := &acl.Subject{ClientID: c.clientID, Username: old.Username, Identity: id}
+	c.subject = subj
+	if c.will != nil {
+		c.will.subject = subj
+	}
+	if c.sess != nil && c.sess.subject.CompareAndSwap(old, subj) {
+		c.b.revalidateSession(c.sess, "subscription revoked by re-authentication: ")
+	}
 }

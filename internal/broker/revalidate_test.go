@@ -58,6 +58,39 @@ func TestRevalidateRemovesRevokedSubscriptions(t *testing.T) {
 	}
 }
 
+// capped grants subscriptions at most QoS max.
+type capped struct{ max atomic.Int32 }
+
+func (c *capped) Authorize(_ *acl.Subject, r acl.Request) acl.Result {
+	return acl.Result{Allowed: true, MaxQoS: byte(c.max.Load()), Rule: "test: capped"}
+}
+
+// A policy that lowers a rule's max_qos lowers the QoS of live
+// subscriptions: deliveries come at the new QoS, and the change is audited.
+func TestRevalidateLowersQoS(t *testing.T) {
+	cp := &capped{}
+	cp.max.Store(2)
+	rec := &recorder{}
+	addr, b := startBroker(t, broker.Options{ACL: cp, Audit: rec})
+	c := dial(t, addr, v5("sub"))
+	c.read(t, packet.V5) // CONNACK
+	c.send(t, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "t/#", QoS: 2}}}, packet.V5)
+	if ack := c.read(t, packet.V5).(*packet.Suback); ack.ReasonCodes[0] != 2 {
+		t.Fatalf("SUBACK %v", ack.ReasonCodes)
+	}
+	cp.max.Store(0)
+	if n := b.Revalidate(); n != 0 {
+		t.Fatalf("%d subscriptions removed; want them kept at a lower QoS", n)
+	}
+	if !rec.has(audit.ACLDenied, packet.GrantedQoS0) {
+		t.Fatal("the lowered QoS is not audited")
+	}
+	b.Publish("t/x", []byte("x"), 2, false)
+	if p, ok := c.read(t, packet.V5).(*packet.Publish); !ok || p.QoS != 0 {
+		t.Fatalf("got %v, want a QoS 0 delivery", p)
+	}
+}
+
 // With DisconnectDeniedPublish an MQTT 3.1.1 client whose publish is
 // refused is disconnected; without it the publish is dropped.
 func TestDeniedPublishV311(t *testing.T) {
