@@ -63,7 +63,8 @@ type Request struct {
 	HasUsername  bool
 	Password     []byte
 	HasPassword  bool
-	CertIdentity string // identity from a verified client certificate, if any
+	CertIdentity string   // identity from a verified client certificate, if any
+	CertGroups   []string // groups from that certificate (tls.groups), if any
 	// Methods, when not nil, lists the authenticator names this
 	// listener accepts; the chain skips the others.
 	Methods []string

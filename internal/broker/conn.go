@@ -26,6 +26,8 @@ type ConnInfo struct {
 	// CertIdentity is the identity taken from a verified client
 	// certificate (mutual TLS); empty without one.
 	CertIdentity string
+	// CertGroups are the groups taken from that certificate (tls.groups).
+	CertGroups []string
 	// RequireUsernameMatch refuses a CONNECT whose user name is not
 	// CertIdentity (and one without a certificate).
 	RequireUsernameMatch bool

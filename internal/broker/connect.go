@@ -165,6 +165,7 @@ func (c *conn) authenticate(cp *packet.Connect) (auth.Result, error) {
 		Password:     cp.Password,
 		HasPassword:  cp.PasswordFlag,
 		CertIdentity: c.info.CertIdentity,
+		CertGroups:   c.info.CertGroups,
 		Methods:      c.info.Methods,
 		Method:       cp.Properties.AuthenticationMethod,
 		Data:         cp.Properties.AuthenticationData,

@@ -108,6 +108,10 @@ type TLS struct {
 	// (default), "san-dns", "san-uri", "san-email" or "fingerprint"
 	// (SHA-256 of the certificate, hex).
 	Identity string `yaml:"identity"`
+	// Groups picks the groups of a certificate identity, for ACL group:
+	// rules: "none" (default), "ou" (the subject's organizational units)
+	// or "o" (its organizations). Only the CA in client_ca decides them.
+	Groups string `yaml:"groups"`
 	// RequireUsernameMatch refuses a CONNECT whose user name is not the
 	// certificate identity.
 	RequireUsernameMatch bool `yaml:"require_username_match"`

@@ -23,6 +23,7 @@ const (
 	DefaultTLSMinVersion        = "1.2"
 	DefaultTLSClientAuth        = "none"
 	DefaultTLSIdentity          = "cn"
+	DefaultTLSGroups            = "none"
 	DefaultTLSHandshakeTimeout  = 10 * time.Second
 	DefaultWebSocketPath        = "/mqtt"
 	DefaultProxyProtocolTimeout = 5 * time.Second
@@ -116,6 +117,7 @@ func (l *Listener) applyDefaults() {
 		setDefault(&t.MinVersion, DefaultTLSMinVersion)
 		setDefault(&t.ClientAuth, DefaultTLSClientAuth)
 		setDefault(&t.Identity, DefaultTLSIdentity)
+		setDefault(&t.Groups, DefaultTLSGroups)
 		setDefault(&t.HandshakeTimeout, Duration(DefaultTLSHandshakeTimeout))
 	}
 	if l.UsesWebSocket() {

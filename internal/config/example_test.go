@@ -133,7 +133,7 @@ func TestTLSExample(t *testing.T) {
 		t.Errorf("mqtts: %+v", mqtts.TLS)
 	}
 	wantTLS := TLS{Cert: "/etc/moat/tls/server.pem", Key: "/etc/moat/tls/server.key", MinVersion: "1.2",
-		ClientAuth: "none", Identity: "cn", HandshakeTimeout: Duration(10 * time.Second)}
+		ClientAuth: "none", Identity: "cn", Groups: "none", HandshakeTimeout: Duration(10 * time.Second)}
 	if !reflect.DeepEqual(wss.TLS, wantTLS) || !reflect.DeepEqual(lb.TLS, wantTLS) {
 		t.Errorf("tls defaults: got %+v and %+v, want %+v", wss.TLS, lb.TLS, wantTLS)
 	}

@@ -108,6 +108,9 @@ var curveNames = []string{"X25519MLKEM768", "X25519", "P256", "P384", "P521"}
 // clientIdentities are the values of identity.
 var clientIdentities = []string{"cn", "san-dns", "san-uri", "san-email", "fingerprint"}
 
+// clientGroups are the values of groups.
+var clientGroups = []string{"none", "ou", "o"}
+
 // tls12Suites are the names cipher_suites accepts, in Go's order: the TLS
 // 1.2 suites of crypto/tls with ECDHE key exchange and an AEAD (AES-GCM or
 // ChaCha20-Poly1305). CBC, RSA key exchange, 3DES and RC4 are left out.
@@ -186,6 +189,9 @@ func (t *TLS) validate(v *collector, p, transport string) {
 	t.validateClientAuth(v, p)
 	if !slices.Contains(clientIdentities, t.Identity) {
 		v.addf(p+".identity", "must be one of %s; got %q", strings.Join(clientIdentities, ", "), t.Identity)
+	}
+	if !slices.Contains(clientGroups, t.Groups) {
+		v.addf(p+".groups", "must be one of %s; got %q", strings.Join(clientGroups, ", "), t.Groups)
 	}
 	if t.HandshakeTimeout <= 0 {
 		v.addf(p+".handshake_timeout", "must be positive, got %s", t.HandshakeTimeout)

@@ -258,7 +258,7 @@ func TestDefaultsPerTransport(t *testing.T) {
 		{Address: "127.0.0.1:4", Transport: "wss", ProxyProtocol: ProxyProtocol{Trusted: []string{"::1"}}},
 	}}
 	c.ApplyDefaults()
-	tlsDefaults := TLS{MinVersion: "1.2", ClientAuth: "none", Identity: "cn", HandshakeTimeout: Duration(10 * time.Second)}
+	tlsDefaults := TLS{MinVersion: "1.2", ClientAuth: "none", Identity: "cn", Groups: "none", HandshakeTimeout: Duration(10 * time.Second)}
 	want := []Listener{
 		{Name: "tcp:127.0.0.1:1", Address: "127.0.0.1:1", Transport: "tcp"},
 		{Name: "tls:127.0.0.1:2", Address: "127.0.0.1:2", Transport: "tls", TLS: tlsDefaults},

@@ -48,6 +48,7 @@ func (s *Server) buildListener(lc config.Listener, admit listener.Admit) (*liste
 			RequireCertificate: lc.Auth.RequireCertificate, Methods: lc.Auth.Methods}
 		if src != nil && a.TLS != nil {
 			ci.CertIdentity, _ = src.Identity(*a.TLS)
+			ci.CertGroups = src.Groups(*a.TLS)
 		}
 		s.broker.Serve(a.Conn, ci)
 	}

@@ -19,6 +19,7 @@ type settings struct {
 	curves     []tls.CurveID // nil: Go's defaults
 	clientAuth tls.ClientAuthType
 	identity   identityField
+	groups     string // "", "none", "ou" or "o"
 }
 
 // defaultSuites are the TLS 1.2 suites used when none are configured:
@@ -100,6 +101,12 @@ func parseSettings(c config.TLS) (settings, error) {
 		errs.addf("identity %q: must be cn, san-dns, san-uri, san-email or fingerprint", c.Identity)
 	}
 	s.identity = id
+	switch c.Groups {
+	case "", "none", "ou", "o":
+		s.groups = c.Groups
+	default:
+		errs.addf("groups %q: must be none, ou or o", c.Groups)
+	}
 
 	if c.Cert == "" || c.Key == "" {
 		errs.addf("cert and key are required")
@@ -218,4 +225,33 @@ func (f identityField) extract(cert *x509.Certificate) (string, bool) {
 		id = hex.EncodeToString(sum[:])
 	}
 	return id, id != ""
+}
+
+// Bounds of the groups taken from a certificate.
+const (
+	maxCertGroups    = 32
+	maxCertGroupSize = 256
+)
+
+// certGroups returns the groups of cert as configured: the subject's
+// organizational units or organizations, empty values dropped, at most
+// maxCertGroups of at most maxCertGroupSize bytes each.
+func (s *settings) certGroups(cert *x509.Certificate) []string {
+	var from []string
+	switch s.groups {
+	case "ou":
+		from = cert.Subject.OrganizationalUnit
+	case "o":
+		from = cert.Subject.Organization
+	}
+	var out []string
+	for _, g := range from {
+		if g == "" || len(g) > maxCertGroupSize {
+			continue
+		}
+		if out = append(out, g); len(out) == maxCertGroups {
+			break
+		}
+	}
+	return out
 }

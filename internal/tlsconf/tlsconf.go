@@ -119,6 +119,15 @@ func (s *Source) Identity(state tls.ConnectionState) (identity string, ok bool) 
 	return s.set.identity.extract(state.VerifiedChains[0][0])
 }
 
+// Groups returns the groups of the verified client certificate of state,
+// taken as configured (tls.groups); nil without one.
+func (s *Source) Groups(state tls.ConnectionState) []string {
+	if len(state.VerifiedChains) == 0 || len(state.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return s.set.certGroups(state.VerifiedChains[0][0])
+}
+
 // Watch polls the files every interval (10s when every <= 0) and reloads
 // when one changed (modification time, size or inode, or it appeared or
 // disappeared). It logs each reload's outcome and returns when ctx ends.

@@ -30,5 +30,6 @@ func (Authenticator) Authenticate(_ context.Context, r *auth.Request) (auth.Resu
 		return auth.Result{Decision: auth.Deny, Reason: packet.NotAuthorized,
 			Detail: "user name is not the certificate identity"}, nil
 	}
-	return auth.Result{Decision: auth.Allow, Identity: &auth.Identity{Name: r.CertIdentity, Method: "certificate"}}, nil
+	return auth.Result{Decision: auth.Allow, Identity: &auth.Identity{Name: r.CertIdentity, Method: "certificate",
+		Groups: r.CertGroups}}, nil
 }
