@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -147,5 +148,77 @@ func TestServeEndToEnd(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// SIGHUP reads the configuration file again: a new listener firewall
+// applies to new connections, a change that needs a restart is logged and
+// not applied, and a broken file changes nothing.
+func TestServeSIGHUPReloadsConfiguration(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildMoat(t)
+	dir := t.TempDir()
+	port := strconv.Itoa(freePort(t))
+	cfgFile := filepath.Join(dir, "moat.yaml")
+	write := func(firewall, extra string) {
+		t.Helper()
+		body := "data_dir: " + filepath.Join(dir, "data") + "\nauth: {allow_anonymous: true}\n" + extra +
+			"listeners:\n  - name: local\n    address: 127.0.0.1:" + port + "\n" + firewall
+		if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("", "")
+	var logs lockedBuffer
+	cmd := exec.Command(bin, "serve", "--config", cfgFile)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	// served reports whether a connection from 127.0.0.2 is kept open
+	// (the broker waits for CONNECT) rather than closed at once.
+	served := func() bool {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: time.Second}
+		c, err := d.Dial("tcp", "127.0.0.1:"+port)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err = c.Read(make([]byte, 1))
+		var ne net.Error
+		return errors.As(err, &ne) && ne.Timeout()
+	}
+	testutil.Eventually(t, 10*time.Second, "moat serves 127.0.0.2", served)
+
+	write("    firewall: {deny: [127.0.0.2]}\n", "mqtt: {max_inflight: 7}\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	testutil.Eventually(t, 10*time.Second, "the reloaded firewall refuses 127.0.0.2", func() bool { return !served() })
+	testutil.Eventually(t, 10*time.Second, "the restart-only change is logged", func() bool {
+		return strings.Contains(logs.String(), "need a restart were not applied") && strings.Contains(logs.String(), "sections=mqtt")
+	})
+
+	if err := os.WriteFile(cfgFile, []byte("listeners: [{address: nowhere}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	testutil.Eventually(t, 10*time.Second, "the broken file is refused", func() bool {
+		return strings.Contains(logs.String(), "configuration not reloaded; the one in force stays")
+	})
+	if served() {
+		t.Fatalf("a refused reload changed the firewall\n%s", logs.String())
 	}
 }

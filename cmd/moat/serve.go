@@ -80,7 +80,18 @@ func serve(args []string) int {
 		return 1
 	}
 	log.Info("moat started", "version", version)
-	got := waitForStop(sig, srv, log)
+	reread := func() (*config.Config, error) {
+		if *cfgPath == "" {
+			return nil, nil // zero configuration: nothing to read again
+		}
+		next, err := loadConfig(nil, *cfgPath, listen, *logLevel, *logFormat)
+		if err == nil && *anonymous {
+			next.Auth.AllowAnonymous = true
+			err = next.Validate()
+		}
+		return next, err
+	}
+	got := waitForStop(sig, srv, reread, log)
 	log.Info("shutting down", "signal", got.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -138,17 +149,34 @@ func newLogger(w io.Writer, lc config.Log) (*slog.Logger, error) {
 }
 
 // waitForStop reloads on SIGHUP and returns the signal that stops the
-// broker.
-func waitForStop(sig <-chan os.Signal, srv *server.Server, log *slog.Logger) os.Signal {
+// broker. A reload reads the configuration file again (reread) and applies
+// what can change while running, then reloads the files it names; a
+// configuration that does not load changes nothing.
+func waitForStop(sig <-chan os.Signal, srv *server.Server, reread func() (*config.Config, error), log *slog.Logger) os.Signal {
 	for got := range sig {
 		if got != syscall.SIGHUP {
 			return got
 		}
-		if err := srv.Reload(); err != nil {
-			log.Error("reload failed; the previous TLS material stays in force", "error", err)
+		next, err := reread()
+		if err != nil {
+			log.Error("configuration not reloaded; the one in force stays", "error", err)
 			continue
 		}
-		log.Info("reloaded TLS material")
+		if next != nil {
+			restart, err := srv.ApplyConfig(next)
+			if err != nil {
+				log.Error("configuration not reloaded; the one in force stays", "error", err)
+				continue
+			}
+			if len(restart) > 0 {
+				log.Warn("configuration changes that need a restart were not applied", "sections", strings.Join(restart, ", "))
+			}
+		}
+		if err := srv.Reload(); err != nil {
+			log.Error("reload failed; what did not load keeps its previous version", "error", err)
+			continue
+		}
+		log.Info("reloaded: configuration limits and firewalls, passwords, tokens, bans, ACL policy, TLS material")
 	}
 	return nil
 }

@@ -26,6 +26,8 @@ type Config struct {
 	Retain Retain `yaml:"retain"`
 	// Admin configures the operators' interface.
 	Admin Admin `yaml:"admin"`
+	// Limits bound connections, against floods. Reloaded on SIGHUP.
+	Limits Limits `yaml:"limits"`
 	// AllowInsecure acknowledges that a listener on a non-loopback address
 	// serves MQTT in plain text (tcp, ws), or lets anyone connect because
 	// Auth.AllowAnonymous is set (every transport). Without it such a
@@ -62,6 +64,17 @@ type Listener struct {
 	ProxyProtocol ProxyProtocol `yaml:"proxy_protocol"`
 	// Auth restricts authentication on this listener.
 	Auth ListenerAuth `yaml:"auth"`
+	// Firewall admits connections by source address, before any TLS
+	// work. Reloaded on SIGHUP.
+	Firewall Firewall `yaml:"firewall"`
+}
+
+// Firewall lists source addresses as CIDR prefixes or single addresses
+// (IPv4 or IPv6). A deny entry always wins; with allow entries, only
+// addresses matching one are admitted. Default: both empty (everyone).
+type Firewall struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
 }
 
 // ListenerAuth restricts authentication on one listener.
@@ -329,6 +342,28 @@ type ACL struct {
 	// RootWildcardIdentities may subscribe with a root wildcard even when
 	// RootWildcards is false (dashboards, bridges). Default none.
 	RootWildcardIdentities []string `yaml:"root_wildcard_identities"`
+}
+
+// Limits bound connections at accept, before any TLS work: a connection
+// beyond them is closed at once (and audited). A source is an IPv4 address
+// or an IPv6 /64. 0 means no bound, except where a default is given.
+type Limits struct {
+	// MaxConnections bounds open connections, all listeners together.
+	// Default 100000.
+	MaxConnections *int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress bounds open connections from one source.
+	// Default 1000.
+	MaxConnectionsPerAddress *int `yaml:"max_connections_per_address"`
+	// ConnectionRate bounds new connections per second, all sources
+	// together; ConnectionBurst is how many may come at once. Default 0:
+	// no bound.
+	ConnectionRate  float64 `yaml:"connection_rate"`
+	ConnectionBurst int     `yaml:"connection_burst"`
+	// ConnectionRatePerAddress bounds new connections per second from
+	// one source; ConnectionBurstPerAddress is how many may come at once.
+	// Defaults 100 and 500.
+	ConnectionRatePerAddress  *float64 `yaml:"connection_rate_per_address"`
+	ConnectionBurstPerAddress *int     `yaml:"connection_burst_per_address"`
 }
 
 // Admin configures the administration API. Today it is served on a local

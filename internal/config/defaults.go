@@ -19,14 +19,18 @@ const (
 	DefaultMaxSubscriptions  = 1000
 	DefaultMaxRetained       = 100000
 
-	DefaultDataDir              = "moat-data"
-	DefaultTLSMinVersion        = "1.2"
-	DefaultTLSClientAuth        = "none"
-	DefaultTLSIdentity          = "cn"
-	DefaultTLSGroups            = "none"
-	DefaultTLSHandshakeTimeout  = 10 * time.Second
-	DefaultWebSocketPath        = "/mqtt"
-	DefaultProxyProtocolTimeout = 5 * time.Second
+	DefaultDataDir                   = "moat-data"
+	DefaultTLSMinVersion             = "1.2"
+	DefaultTLSClientAuth             = "none"
+	DefaultTLSIdentity               = "cn"
+	DefaultTLSGroups                 = "none"
+	DefaultMaxConnections            = 100000
+	DefaultMaxConnectionsPerAddress  = 1000
+	DefaultConnectionRatePerAddress  = 100
+	DefaultConnectionBurstPerAddress = 500
+	DefaultTLSHandshakeTimeout       = 10 * time.Second
+	DefaultWebSocketPath             = "/mqtt"
+	DefaultProxyProtocolTimeout      = 5 * time.Second
 
 	DefaultBruteForceWindow       = 10 * time.Minute
 	DefaultBruteForceFreeFailures = 5
@@ -63,6 +67,7 @@ func (c *Config) ApplyDefaults() {
 		l.applyDefaults()
 	}
 	setDefault(&c.DataDir, DefaultDataDir)
+	c.Limits.applyDefaults()
 	m := &c.MQTT
 	setDefault(&m.MaxPacketSize, DefaultMaxPacketSize)
 	setDefault(&m.ReceiveMaximum, DefaultReceiveMaximum)
@@ -161,5 +166,23 @@ func (a *Auth) applyDefaults() {
 		setDefault(&h.DenyTTL, Duration(DefaultHTTPDenyTTL))
 		setDefault(&h.CacheSize, DefaultHTTPCacheSize)
 		setDefault(&h.MaxConcurrent, DefaultHTTPMaxConcurrent)
+	}
+}
+
+// applyDefaults fills the connection limits left unset.
+func (l *Limits) applyDefaults() {
+	defaultPtr(&l.MaxConnections, DefaultMaxConnections)
+	defaultPtr(&l.MaxConnectionsPerAddress, DefaultMaxConnectionsPerAddress)
+	defaultPtr(&l.ConnectionRatePerAddress, DefaultConnectionRatePerAddress)
+	defaultPtr(&l.ConnectionBurstPerAddress, DefaultConnectionBurstPerAddress)
+	if l.ConnectionRate > 0 && l.ConnectionBurst == 0 {
+		l.ConnectionBurst = max(1, int(2*l.ConnectionRate))
+	}
+}
+
+// defaultPtr points an unset *T at v.
+func defaultPtr[T any](p **T, v T) {
+	if *p == nil {
+		*p = &v
 	}
 }

@@ -42,6 +42,9 @@ func knownTransport(t string) bool {
 // p being the listener's path. Settings for a transport l does not use are
 // refused, as they would be silently ignored.
 func (l *Listener) validateSettings(v *collector, p string) {
+	if _, _, err := l.Firewall.Prefixes(); err != nil {
+		v.addf(p+".firewall", "%v", err)
+	}
 	known := knownTransport(l.Transport)
 	switch {
 	case l.UsesTLS():
@@ -340,4 +343,39 @@ func parseTrusted(s string) (netip.Prefix, string) {
 		return netip.Prefix{}, fmt.Sprintf("%q is an IPv4-mapped IPv6 address; write the IPv4 form", s)
 	}
 	return pfx, ""
+}
+
+// Prefixes parses the allow and deny lists: CIDR prefixes, or single
+// addresses taken as /32 or /128; IPv4-mapped IPv6 entries become IPv4.
+// The error names the first bad entry.
+func (f Firewall) Prefixes() (allow, deny []netip.Prefix, err error) {
+	if allow, err = parsePrefixes("allow", f.Allow); err != nil {
+		return nil, nil, err
+	}
+	deny, err = parsePrefixes("deny", f.Deny)
+	return allow, deny, err
+}
+
+func parsePrefixes(what string, in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for i, s := range in {
+		var p netip.Prefix
+		var err error
+		if strings.Contains(s, "/") {
+			p, err = netip.ParsePrefix(s)
+		} else {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(s); err == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+		}
+		if err != nil || p.Addr().Zone() != "" {
+			return nil, fmt.Errorf("%s[%d]: %q is not an IP address or CIDR prefix (e.g. 10.0.0.0/8, 2001:db8::/32, 192.0.2.7)", what, i, s)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -54,6 +54,7 @@ func (c *Config) validate() []*FieldError {
 		v.addf("acl.file", "the policy file and auth.http.acl_url cannot both decide; set one")
 	}
 	c.Retain.validate(&v)
+	c.Limits.validate(&v)
 	c.Log.validate(&v)
 	if c.DataDir == "" {
 		v.addf("data_dir", "must not be empty")
@@ -344,4 +345,40 @@ func (r *Retain) validate(v *collector) {
 	if r.MaxPerIdentity != nil && *r.MaxPerIdentity < 0 {
 		v.addf("retain.max_per_identity", "must not be negative, got %d", *r.MaxPerIdentity)
 	}
+}
+
+// validate checks the connection limits: none negative, a burst of at
+// least one where a rate is set.
+func (l *Limits) validate(v *collector) {
+	for _, f := range []struct {
+		path string
+		n    int
+	}{
+		{"limits.max_connections", deref(l.MaxConnections)},
+		{"limits.max_connections_per_address", deref(l.MaxConnectionsPerAddress)},
+		{"limits.connection_burst", l.ConnectionBurst},
+		{"limits.connection_burst_per_address", deref(l.ConnectionBurstPerAddress)},
+	} {
+		atLeast(v, f.path, f.n, 0)
+	}
+	if l.ConnectionRate < 0 {
+		v.addf("limits.connection_rate", "must not be negative, got %v", l.ConnectionRate)
+	}
+	if r := deref(l.ConnectionRatePerAddress); r < 0 {
+		v.addf("limits.connection_rate_per_address", "must not be negative, got %v", r)
+	} else if r > 0 && deref(l.ConnectionBurstPerAddress) < 1 {
+		v.addf("limits.connection_burst_per_address", "must be at least 1 while connection_rate_per_address is set")
+	}
+	if l.ConnectionRate > 0 && l.ConnectionBurst < 1 {
+		v.addf("limits.connection_burst", "must be at least 1 while connection_rate is set")
+	}
+}
+
+// deref is *p, or the zero value for nil.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
 }

@@ -247,3 +247,21 @@ func TestPasswordFilePath(t *testing.T) {
 			"brute-force defence on, JWT off", a)
 	}
 }
+
+// Connection limits: negative values and a rate without a burst are
+// refused; 0 turns a bound off; firewall entries must be addresses or
+// prefixes, and are normalised.
+func TestLimitsAndFirewall(t *testing.T) {
+	cfg := mustParse(t, "limits: {max_connections: 0, connection_rate: 50}\nlisteners:\n  - address: 127.0.0.1:1883\n    firewall: {allow: [10.0.0.0/8, \"::ffff:192.0.2.0/120\", 2001:db8::1]}\n")
+	if *cfg.Limits.MaxConnections != 0 || cfg.Limits.ConnectionBurst != 100 || *cfg.Limits.MaxConnectionsPerAddress != DefaultMaxConnectionsPerAddress {
+		t.Errorf("limits: %+v", cfg.Limits)
+	}
+	allow, deny, err := cfg.Listeners[0].Firewall.Prefixes()
+	if err != nil || len(deny) != 0 || fmt.Sprint(allow) != "[10.0.0.0/8 192.0.2.0/24 2001:db8::1/128]" {
+		t.Errorf("prefixes: %v %v %v", allow, deny, err)
+	}
+	expectErrs(t, "limits: {max_connections_per_address: -1, connection_rate_per_address: 5, connection_burst_per_address: 0}\nlisteners:\n  - address: 127.0.0.1:1883\n    firewall: {deny: [10.0.0.0/33]}\n",
+		"moat.yaml:1:39: limits.max_connections_per_address: must be at least 0, got -1",
+		"moat.yaml:1:105: limits.connection_burst_per_address: must be at least 1 while connection_rate_per_address is set",
+		"moat.yaml:4:15: listeners[0].firewall: deny[0]: \"10.0.0.0/33\" is not an IP address or CIDR prefix (e.g. 10.0.0.0/8, 2001:db8::/32, 192.0.2.7)")
+}

@@ -29,6 +29,9 @@ type Admission interface {
 	// Accept runs when a connection is accepted, before any TLS work or
 	// read. False closes it at once.
 	Accept(listener string, remote netip.AddrPort) bool
+	// Released runs once for every connection Accept admitted, when its
+	// socket closes, so that counted connections are released.
+	Released(listener string, remote netip.AddrPort)
 	// Connect runs after CONNECT is decoded and before authentication.
 	// A non-zero code refuses with that CONNACK reason (0x89 server busy,
 	// 0x8A banned, 0x9F connection rate exceeded, ...).
@@ -54,6 +57,9 @@ var _ Admission = Open{}
 // Accept implements Admission.
 func (Open) Accept(string, netip.AddrPort) bool { return true }
 
+// Released implements Admission.
+func (Open) Released(string, netip.AddrPort) {}
+
 // Connect implements Admission.
 func (Open) Connect(*Client) packet.ReasonCode { return 0 }
 
@@ -73,14 +79,25 @@ type Gates []Admission
 
 var _ Admission = Gates(nil)
 
-// Accept implements Admission.
+// Accept implements Admission. When a later gate refuses, the earlier
+// ones that admitted the connection release it.
 func (g Gates) Accept(listener string, remote netip.AddrPort) bool {
-	for _, a := range g {
+	for i, a := range g {
 		if !a.Accept(listener, remote) {
+			for _, prev := range g[:i] {
+				prev.Released(listener, remote)
+			}
 			return false
 		}
 	}
 	return true
+}
+
+// Released implements Admission.
+func (g Gates) Released(listener string, remote netip.AddrPort) {
+	for _, a := range g {
+		a.Released(listener, remote)
+	}
 }
 
 // Connect implements Admission. When a later gate refuses, the earlier

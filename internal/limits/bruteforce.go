@@ -287,6 +287,9 @@ func (b *BruteForce) Accept(_ string, remote netip.AddrPort) bool {
 	return !b.addrBannedLocked(remote.Addr(), now)
 }
 
+// Released implements Admission.
+func (b *BruteForce) Released(string, netip.AddrPort) {}
+
 // Connect implements Admission with Before.
 func (b *BruteForce) Connect(c *Client) packet.ReasonCode {
 	return b.Before(c.Remote.Addr(), c.Username)

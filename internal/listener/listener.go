@@ -49,7 +49,10 @@ type ProxyFunc func(nc net.Conn) (net.Conn, error)
 type TCP struct {
 	Name    string
 	Address string
-	Admit   Admit     // nil admits everything
+	Admit   Admit // nil admits everything
+	// Release, when set, runs once for every connection Admit admitted,
+	// when it is over.
+	Release func(listener string, remote netip.AddrPort)
 	Proxy   ProxyFunc // nil: no PROXY protocol
 	// TLS, when set, makes the listener run a TLS handshake bounded by
 	// HandshakeTimeout (default 10s).
@@ -142,6 +145,15 @@ func (l *TCP) prepare(nc net.Conn) {
 		nc.Close()
 		return
 	}
+	if l.Release != nil {
+		if l.HTTP != nil {
+			// The HTTP server and the WebSocket handler own the connection
+			// past this function: release when it is closed.
+			nc = &releasingConn{Conn: nc, release: func() { l.Release(l.Name, remote) }}
+		} else {
+			defer l.Release(l.Name, remote)
+		}
+	}
 	a := Accepted{Conn: nc, Listener: l.Name, Remote: remote}
 	if l.TLS != nil {
 		tc, err := l.handshake(nc)
@@ -222,4 +234,18 @@ func addrPort(a net.Addr) netip.AddrPort {
 	}
 	ap, _ := netip.ParseAddrPort(a.String())
 	return ap
+}
+
+// releasingConn calls release once, at its first Close.
+type releasingConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+// Close implements net.Conn.
+func (c *releasingConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }

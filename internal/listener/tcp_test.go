@@ -1,10 +1,12 @@
 package listener_test
 
 import (
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"slices"
 	"sync"
@@ -340,4 +342,76 @@ func TestTCPWaitWaitsForHandlers(t *testing.T) {
 	if finished != 2 {
 		t.Errorf("Wait returned with %d of 2 handlers finished", finished)
 	}
+}
+
+// Release runs once for every admitted connection when it is over: after
+// Handle returns, after a failed TLS handshake, and when an HTTP
+// (WebSocket) connection is closed; never for a refused one.
+func TestTCPReleaseOncePerAdmitted(t *testing.T) {
+	released := make(chan netip.AddrPort, 8)
+	admit := func(_ string, r netip.AddrPort) bool { return r.Addr() == netip.MustParseAddr("127.0.0.1") }
+	release := func(_ string, r netip.AddrPort) { released <- r }
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-released:
+		case <-time.After(waitLimit):
+			t.Fatalf("%s: no release", what)
+		}
+	}
+	none := func(what string) {
+		t.Helper()
+		select {
+		case r := <-released:
+			t.Fatalf("%s: unexpected release of %v", what, r)
+		case <-time.After(100 * time.Millisecond): // a release would come at once
+		}
+	}
+	dialFrom := func(t *testing.T, src, addr string) net.Conn {
+		t.Helper()
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: waitLimit}
+		c, err := d.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+
+	t.Run("plain", func(t *testing.T) {
+		handled := make(chan struct{})
+		l := &listener.TCP{Admit: admit, Release: release, Handle: func(a listener.Accepted) {
+			io.Copy(io.Discard, a.Conn) // until the client closes
+			a.Conn.Close()
+			close(handled)
+		}}
+		start(t, l)
+		c := dialFrom(t, "127.0.0.1", l.Addr().String())
+		none("while the connection is open")
+		c.Close()
+		<-handled
+		wait("after Handle returned")
+		r := dialFrom(t, "127.0.0.2", l.Addr().String())
+		defer r.Close()
+		none("refused connection")
+	})
+	t.Run("tls handshake fails", func(t *testing.T) {
+		l := &listener.TCP{Admit: admit, Release: release, TLS: &tls.Config{}, HandshakeTimeout: time.Second,
+			Handle: func(listener.Accepted) { t.Error("handled a failed handshake") }}
+		start(t, l)
+		c := dialFrom(t, "127.0.0.1", l.Addr().String())
+		c.Write([]byte("not a TLS client hello\r\n\r\n"))
+		wait("after the handshake failed")
+		c.Close()
+	})
+	t.Run("http", func(t *testing.T) {
+		l := &listener.TCP{Admit: admit, Release: release,
+			HTTP: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) })}
+		start(t, l)
+		c := dialFrom(t, "127.0.0.1", l.Addr().String())
+		c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+		io.Copy(io.Discard, c) // the server closes after its answer
+		wait("after the HTTP server closed the connection")
+		c.Close()
+		none("a second release")
+	})
 }

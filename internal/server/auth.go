@@ -102,12 +102,17 @@ func (s *Server) passwordsNeeded() bool {
 	return false
 }
 
-// buildAdmission makes the admission gates: the brute-force defence, with
-// its bans kept in the data directory.
+// buildAdmission makes the admission gates, in order: the listeners'
+// firewalls, the brute-force defence (bans kept in the data directory),
+// the connection limits. A banned flood is closed before it costs a
+// connection slot or rate token.
 func (s *Server) buildAdmission() (limits.Admission, error) {
+	if err := s.buildGates(); err != nil {
+		return nil, err
+	}
 	bf := s.cfg.Auth.BruteForce
 	if !*bf.Enabled {
-		return limits.Open{}, nil
+		return limits.Gates{s.firewall, s.conns}, nil
 	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
@@ -121,7 +126,7 @@ func (s *Server) buildAdmission() (limits.Admission, error) {
 		return nil, fmt.Errorf("auth.brute_force: %w", err)
 	}
 	s.bans = b
-	return limits.Gates{b}, nil
+	return limits.Gates{s.firewall, b, s.conns}, nil
 }
 
 // Bans returns the brute-force defence, nil when it is off.

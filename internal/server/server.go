@@ -15,6 +15,7 @@ import (
 
 	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/admin"
+	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
@@ -42,6 +43,9 @@ type Server struct {
 	policyStat os.FileInfo             // the policy file as last loaded
 	stopWatch  context.CancelFunc
 	admin      *admin.Socket // nil when admin.disable_socket is set
+	firewall   *limits.Firewall
+	conns      *limits.Connections
+	audit      audit.Sink
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
@@ -52,7 +56,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, audit: audit.Discard{}}
 	for i, f := range cfg.Retain.Never {
 		if err := topic.ValidateFilter(f, topic.Limits{}); err != nil {
 			return nil, fmt.Errorf("retain.never[%d]: %q: %w", i, f, err)
@@ -73,7 +77,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	s.broker = broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Auth: chain,
 		ACL: authz, Log: log})
 	for _, lc := range cfg.Listeners {
-		l, err := s.buildListener(lc, admission.Accept)
+		l, err := s.buildListener(lc, admission)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/listener"
 	"github.com/moatmq/moat/internal/proxyproto"
 	"github.com/moatmq/moat/internal/tlsconf"
@@ -20,8 +21,8 @@ const tlsWatchInterval = 10 * time.Second
 
 // buildListener turns one listener's configuration into a listener wired
 // to the broker: PROXY protocol, TLS material, WebSocket upgrade.
-func (s *Server) buildListener(lc config.Listener, admit listener.Admit) (*listener.TCP, error) {
-	l := &listener.TCP{Name: lc.Name, Address: lc.Address, Log: s.log, Admit: admit}
+func (s *Server) buildListener(lc config.Listener, gate limits.Admission) (*listener.TCP, error) {
+	l := &listener.TCP{Name: lc.Name, Address: lc.Address, Log: s.log, Admit: gate.Accept, Release: gate.Released}
 	if len(lc.ProxyProtocol.Trusted) > 0 {
 		trusted, err := proxyproto.ParseTrusted(lc.ProxyProtocol.Trusted)
 		if err != nil {
