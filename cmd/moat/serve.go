@@ -176,7 +176,11 @@ func waitForStop(sig <-chan os.Signal, srv *server.Server, reread func() (*confi
 			log.Error("reload failed; what did not load keeps its previous version", "error", err)
 			continue
 		}
-		log.Info("reloaded: configuration limits and firewalls, passwords, tokens, bans, ACL policy, TLS material")
+		what := "password file, tokens, bans, ACL policy, TLS material"
+		if next != nil {
+			what = "configuration (firewalls, connection limits), " + what
+		}
+		log.Info("reloaded", "what", what)
 	}
 	return nil
 }
