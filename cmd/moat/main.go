@@ -19,6 +19,7 @@ Usage:
   moat ban [--config FILE | --data-dir DIR] list | add TARGET | remove TARGET
   moat acl check|lint [--config FILE | --policy FILE] [flags]
   moat retained [--config FILE | --data-dir DIR] list|purge FILTER
+  moat audit verify FILE...
   moat version
 
 Run 'moat COMMAND --help' for a command's flags.
@@ -46,6 +47,8 @@ func run(args []string) int {
 		return aclCmd(args[1:])
 	case "retained":
 		return retainedCmd(args[1:])
+	case "audit":
+		return auditCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

@@ -159,6 +159,7 @@ func waitForStop(sig <-chan os.Signal, srv *server.Server, reread func() (*confi
 		}
 		next, err := reread()
 		if err != nil {
+			srv.ConfigRefused(err)
 			log.Error("configuration not reloaded; the one in force stays", "error", err)
 			continue
 		}

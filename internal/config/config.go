@@ -28,6 +28,8 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Limits bound connections, against floods. Reloaded on SIGHUP.
 	Limits Limits `yaml:"limits"`
+	// Audit configures the tamper-evident audit log.
+	Audit Audit `yaml:"audit"`
 	// AllowInsecure acknowledges that a listener on a non-loopback address
 	// serves MQTT in plain text (tcp, ws), or lets anyone connect because
 	// Auth.AllowAnonymous is set (every transport). Without it such a
@@ -364,6 +366,50 @@ type Limits struct {
 	// Defaults 100 and 500.
 	ConnectionRatePerAddress  *float64 `yaml:"connection_rate_per_address"`
 	ConnectionBurstPerAddress *int     `yaml:"connection_burst_per_address"`
+}
+
+// Audit configures the audit log: security events as hash-chained JSON
+// lines (docs/audit.md), verified with moat audit verify.
+type Audit struct {
+	// Disabled writes no audit log. Default false.
+	Disabled bool `yaml:"disabled"`
+	// File is the live log; rotated files sit next to it. Default "":
+	// audit/audit.log in data_dir.
+	File string `yaml:"file"`
+	// MaxSize rotates the file before it grows past this. Default 64MiB.
+	MaxSize ByteSize `yaml:"max_size"`
+	// MaxAge rotates the file once its first record is this old. Default
+	// 0s: by size only.
+	MaxAge Duration `yaml:"max_age"`
+	// MaxFiles is how many rotated files are kept. Default 10.
+	MaxFiles int `yaml:"max_files"`
+	// MaxPerSecond caps the records written per second; identical events
+	// within a second are collapsed into one count anyway. Default 1000.
+	MaxPerSecond int `yaml:"max_per_second"`
+	// Syslog also sends every record to a syslog server (RFC 5424).
+	Syslog AuditSyslog `yaml:"syslog"`
+}
+
+// AuditSyslog is a syslog destination.
+type AuditSyslog struct {
+	// Network is "udp", "tcp", "unix" or "unixgram"; "" sends nothing.
+	Network string `yaml:"network"`
+	// Address is host:port, or the socket's path.
+	Address string `yaml:"address"`
+	// Facility is the syslog facility. Default local0.
+	Facility string `yaml:"facility"`
+}
+
+// AuditFile is the audit log in force: Audit.File, or
+// <data_dir>/audit/audit.log; "" when it is disabled.
+func (c *Config) AuditFile() string {
+	switch {
+	case c.Audit.Disabled:
+		return ""
+	case c.Audit.File != "":
+		return c.Audit.File
+	}
+	return filepath.Join(c.DataDir, "audit", "audit.log")
 }
 
 // Admin configures the administration API. Today it is served on a local

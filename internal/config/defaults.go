@@ -24,6 +24,9 @@ const (
 	DefaultTLSClientAuth             = "none"
 	DefaultTLSIdentity               = "cn"
 	DefaultTLSGroups                 = "none"
+	DefaultAuditMaxSize              = 64 << 20
+	DefaultAuditMaxFiles             = 10
+	DefaultAuditMaxPerSecond         = 1000
 	DefaultMaxConnections            = 100000
 	DefaultMaxConnectionsPerAddress  = 1000
 	DefaultConnectionRatePerAddress  = 100
@@ -68,6 +71,12 @@ func (c *Config) ApplyDefaults() {
 	}
 	setDefault(&c.DataDir, DefaultDataDir)
 	c.Limits.applyDefaults()
+	setDefault(&c.Audit.MaxSize, ByteSize(DefaultAuditMaxSize))
+	setDefault(&c.Audit.MaxFiles, DefaultAuditMaxFiles)
+	setDefault(&c.Audit.MaxPerSecond, DefaultAuditMaxPerSecond)
+	if c.Audit.Syslog.Network != "" {
+		setDefault(&c.Audit.Syslog.Facility, "local0")
+	}
 	m := &c.MQTT
 	setDefault(&m.MaxPacketSize, DefaultMaxPacketSize)
 	setDefault(&m.ReceiveMaximum, DefaultReceiveMaximum)

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,7 @@ func (c *Config) validate() []*FieldError {
 	}
 	c.Retain.validate(&v)
 	c.Limits.validate(&v)
+	c.Audit.validate(&v)
 	c.Log.validate(&v)
 	if c.DataDir == "" {
 		v.addf("data_dir", "must not be empty")
@@ -382,3 +384,35 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// validate checks the audit log settings.
+func (a *Audit) validate(v *collector) {
+	atLeast(v, "audit.max_files", a.MaxFiles, 1)
+	atLeast(v, "audit.max_per_second", a.MaxPerSecond, 1)
+	if a.MaxSize < 64<<10 {
+		v.addf("audit.max_size", "must be at least 64KiB, got %s", a.MaxSize)
+	}
+	if a.MaxAge < 0 {
+		v.addf("audit.max_age", "must not be negative, got %s", a.MaxAge)
+	}
+	s := a.Syslog
+	switch s.Network {
+	case "":
+		if s.Address != "" || s.Facility != "" {
+			v.addf("audit.syslog.network", "must be set (udp, tcp, unix or unixgram) with an address")
+		}
+	case "udp", "tcp", "unix", "unixgram":
+		if s.Address == "" {
+			v.addf("audit.syslog.address", "must not be empty with network %s", s.Network)
+		}
+		if !slices.Contains(syslogFacilities, s.Facility) {
+			v.addf("audit.syslog.facility", "unknown facility %q: want one of %s", s.Facility, strings.Join(syslogFacilities, ", "))
+		}
+	default:
+		v.addf("audit.syslog.network", "unsupported network %q: want udp, tcp, unix or unixgram", s.Network)
+	}
+}
+
+// syslogFacilities are the facility names audit.syslog.facility takes.
+var syslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+	"authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}

@@ -45,6 +45,9 @@ type BruteForceOptions struct {
 	// BansFile is a JSON file holding the bans, loaded by NewBruteForce and
 	// rewritten atomically (mode 0600) on every change. Empty: not persisted.
 	BansFile string
+	// OnBan, when set, hears of each ban the defence applies (target as
+	// moat ban lists it, failures in the window). Called without locks.
+	OnBan func(target string, failures int)
 	// Logger receives persistence errors that have no caller to return to
 	// (automatic bans). Nil: slog.Default().
 	Logger *slog.Logger
@@ -236,7 +239,8 @@ func (b *BruteForce) Before(addr netip.Addr, user string) packet.ReasonCode {
 // reach BanAfter.
 func (b *BruteForce) Failed(addr netip.Addr, user string) time.Duration {
 	now := b.o.Now()
-	n, banned := 0, false
+	n := 0
+	var banned []string
 	b.mu.Lock()
 	b.countGlobalLocked(now)
 	if p, ok := addrPrefix(addr); ok {
@@ -244,7 +248,7 @@ func (b *BruteForce) Failed(addr netip.Addr, user string) time.Duration {
 		n = max(n, c)
 		if ban {
 			b.autoBanLocked(prefixTarget(p), p, "", c, now)
-			banned = true
+			banned = append(banned, prefixTarget(p))
 		}
 	}
 	if user != "" {
@@ -253,12 +257,17 @@ func (b *BruteForce) Failed(addr netip.Addr, user string) time.Duration {
 		n = max(n, c)
 		if ban {
 			b.autoBanLocked(k, netip.Prefix{}, k, c, now)
-			banned = true
+			banned = append(banned, k)
 		}
 	}
 	b.mu.Unlock()
-	if banned {
+	if len(banned) > 0 {
 		b.log.Warn("brute-force ban applied", "address", addr.String(), "user_failures", n)
+		if b.o.OnBan != nil {
+			for _, t := range banned {
+				b.o.OnBan(t, n)
+			}
+		}
 		if err := b.save(); err != nil {
 			b.log.Error("limits: cannot persist bans", "file", b.o.BansFile, "err", err)
 		}

@@ -66,6 +66,8 @@ type TCP struct {
 	HTTPTimeout time.Duration
 	Handle      Handler
 	Log         *slog.Logger // nil: slog.Default()
+	// HandshakeFailed, when set, hears of each failed TLS handshake.
+	HandshakeFailed func(listener string, remote netip.AddrPort, err error)
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -159,6 +161,9 @@ func (l *TCP) prepare(nc net.Conn) {
 		tc, err := l.handshake(nc)
 		if err != nil {
 			l.logger().Info("TLS handshake failed", "listener", l.Name, "remote", remote, "error", err)
+			if l.HandshakeFailed != nil {
+				l.HandshakeFailed(l.Name, remote, err)
+			}
 			nc.Close()
 			return
 		}

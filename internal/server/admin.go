@@ -14,7 +14,7 @@ func (s *Server) startAdmin() error {
 	if path == "" {
 		return nil
 	}
-	sock, err := admin.Listen(path, admin.NewHandler(s.broker, nil, s.log), s.log)
+	sock, err := admin.Listen(path, admin.NewHandler(s.broker, s.audit, s.log), s.log)
 	if err != nil {
 		return err
 	}

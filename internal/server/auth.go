@@ -120,7 +120,7 @@ func (s *Server) buildAdmission() (limits.Admission, error) {
 	b, err := limits.NewBruteForce(limits.BruteForceOptions{
 		Window: bf.Window.D(), FreeFailures: bf.FreeFailures, MaxDelay: bf.MaxDelay.D(), BanAfter: bf.BanAfter,
 		BanFor: bf.BanFor.D(), MaxBan: bf.MaxBan.D(), GlobalPerSecond: bf.GlobalPerSecond,
-		MaxTracked: bf.MaxTracked, BansFile: s.cfg.BansFile(), Logger: s.log,
+		MaxTracked: bf.MaxTracked, BansFile: s.cfg.BansFile(), Logger: s.log, OnBan: s.banApplied,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("auth.brute_force: %w", err)

@@ -60,6 +60,7 @@ func connectionLimits(l config.Limits) limits.ConnectionLimits {
 // they need a restart and are not applied. Files named by the
 // configuration (passwords, policy, certificates) are reloaded by Reload.
 func (s *Server) ApplyConfig(next *config.Config) (needRestart []string, err error) {
+	defer func() { s.recordReload(err, "configuration") }()
 	next.ApplyDefaults()
 	if err := next.Validate(); err != nil {
 		return nil, err
@@ -116,3 +117,7 @@ func withoutFirewalls(ls []config.Listener) []config.Listener {
 	}
 	return out
 }
+
+// ConfigRefused audits a configuration file that did not load on reload
+// (it changed nothing).
+func (s *Server) ConfigRefused(err error) { s.recordReload(err, "configuration") }

@@ -16,6 +16,7 @@ import (
 	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/admin"
 	"github.com/moatmq/moat/internal/audit"
+	"github.com/moatmq/moat/internal/audit/auditlog"
 	"github.com/moatmq/moat/internal/auth/httpauth"
 	"github.com/moatmq/moat/internal/auth/jwt"
 	"github.com/moatmq/moat/internal/auth/password"
@@ -46,6 +47,7 @@ type Server struct {
 	firewall   *limits.Firewall
 	conns      *limits.Connections
 	audit      audit.Sink
+	auditLog   *auditlog.Log // nil when audit.disabled
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
@@ -62,28 +64,43 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("retain.never[%d]: %q: %w", i, f, err)
 		}
 	}
+	if err := s.openAudit(); err != nil {
+		return nil, err
+	}
+	if err := s.build(); err != nil {
+		if s.webhook != nil {
+			_ = s.webhook.Close()
+		}
+		s.closeAudit()
+		return nil, err
+	}
+	return s, nil
+}
+
+// build makes the seams, the broker and the listeners of s.cfg.
+func (s *Server) build() error {
 	chain, err := s.buildAuth()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	admission, err := s.buildAdmission()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	authz, err := s.buildACL()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.broker = broker.New(broker.Options{Limits: Limits(cfg), Admission: admission, Auth: chain,
-		ACL: authz, Log: log})
-	for _, lc := range cfg.Listeners {
+	s.broker = broker.New(broker.Options{Limits: Limits(s.cfg), Admission: admission, Auth: chain,
+		ACL: authz, Audit: s.audit, Log: s.log})
+	for _, lc := range s.cfg.Listeners {
 		l, err := s.buildListener(lc, admission)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.listeners = append(s.listeners, l)
 	}
-	return s, nil
+	return nil
 }
 
 // Limits converts the configuration into the broker's limits.
@@ -223,5 +240,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if s.webhook != nil {
 		_ = s.webhook.Close()
 	}
+	s.closeAudit()
 	return err
 }

@@ -22,7 +22,8 @@ const tlsWatchInterval = 10 * time.Second
 // buildListener turns one listener's configuration into a listener wired
 // to the broker: PROXY protocol, TLS material, WebSocket upgrade.
 func (s *Server) buildListener(lc config.Listener, gate limits.Admission) (*listener.TCP, error) {
-	l := &listener.TCP{Name: lc.Name, Address: lc.Address, Log: s.log, Admit: gate.Accept, Release: gate.Released}
+	l := &listener.TCP{Name: lc.Name, Address: lc.Address, Log: s.log, Admit: gate.Accept, Release: gate.Released,
+		HandshakeFailed: s.handshakeFailed}
 	if len(lc.ProxyProtocol.Trusted) > 0 {
 		trusted, err := proxyproto.ParseTrusted(lc.ProxyProtocol.Trusted)
 		if err != nil {
@@ -98,5 +99,7 @@ func (s *Server) Reload() error {
 			errs = append(errs, err)
 		}
 	}
-	return errors.Join(errs...)
+	err := errors.Join(errs...)
+	s.recordReload(err, "files (passwords, tokens, bans, ACL policy, TLS material)")
+	return err
 }
