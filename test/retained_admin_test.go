@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/testutil"
 )
 
 // TestRetainedAdmin: retained messages set by mosquitto_pub as two users
@@ -88,5 +89,36 @@ rules:
 	// No broker on the socket: a clear error.
 	if out := moat(1, "--socket", dataDir+"/none.sock", "list", "#"); !strings.Contains(out, "no broker answers on") {
 		t.Errorf("no broker: %s", out)
+	}
+}
+
+// TestBanThroughRunningBroker: `moat ban add` while a broker runs goes
+// through its admin socket and applies at once (a connection from the
+// banned address is closed at accept); `moat ban remove` lifts it.
+func TestBanThroughRunningBroker(t *testing.T) {
+	bin := buildMoatBinary(t)
+	var dataDir string
+	addr, _ := testutil.Start(t, func(c *config.Config) { dataDir = c.DataDir })
+	moat := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(t.Context(), bin, append([]string{"ban", "--data-dir", dataDir}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("moat ban %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	if _, ok := admitted(t, addr, "127.0.0.9", "before"); !ok {
+		t.Fatal("127.0.0.9 refused before the ban")
+	}
+	moat("add", "127.0.0.9", "--for", "1h", "--reason", "test")
+	if _, ok := admitted(t, addr, "127.0.0.9", "banned"); ok {
+		t.Fatal("a banned address was served right after moat ban add")
+	}
+	if out := moat("list"); !strings.Contains(out, "127.0.0.9") || !strings.Contains(out, "test") {
+		t.Fatalf("list: %s", out)
+	}
+	moat("remove", "127.0.0.9")
+	if _, ok := admitted(t, addr, "127.0.0.9", "after"); !ok {
+		t.Fatal("127.0.0.9 refused after moat ban remove")
 	}
 }

@@ -1,20 +1,25 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"text/tabwriter"
 	"time"
 
+	"github.com/moatmq/moat/internal/admin"
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/limits"
 )
 
 const banUsage = `Usage: moat ban [flags] list | add TARGET | remove TARGET
 
-Manage the brute-force defence's bans, kept in DATA_DIR/bans.json. A
-running broker picks changes up within 10 seconds. TARGET is an IP
+Manage the brute-force defence's bans, kept in DATA_DIR/bans.json. When a
+broker runs with that data directory, the command goes through its admin
+socket and applies at once; otherwise it edits the file, which a broker
+started later reads. TARGET is an IP
 address, a CIDR prefix (10.0.0.0/8, 2001:db8::/48) or user:NAME.
 
 Commands:
@@ -75,13 +80,22 @@ func banCmd(args []string) int {
 			return banFail(err)
 		}
 	}
+	if path := cfg.AdminSocket(); path != "" {
+		if code, done := banViaBroker(admin.NewClient(path), cmd, rest, *dur, *reason); done {
+			return code
+		}
+	}
 	b, err := limits.NewBruteForce(limits.BruteForceOptions{BansFile: cfg.BansFile()})
 	if err != nil {
 		return banFail(err)
 	}
 	switch cmd {
 	case "list":
-		return banList(b)
+		var list []admin.BanInfo
+		for _, ban := range b.Bans() {
+			list = append(list, admin.BanInfo{Target: ban.Target, Until: ban.Until, Reason: ban.Reason, Offences: ban.Offences})
+		}
+		return banList(list)
 	case "add":
 		if err := b.Ban(rest[0], *dur, *reason); err != nil {
 			return banFail(err)
@@ -98,8 +112,37 @@ func banCmd(args []string) int {
 	}
 }
 
-func banList(b *limits.BruteForce) int {
-	bans := b.Bans()
+// banViaBroker runs the command through a running broker's admin socket,
+// so that its change and the broker's own bans cannot overwrite each
+// other. done is false when no broker answers (the file is used then).
+func banViaBroker(c *admin.Client, cmd string, rest []string, d time.Duration, reason string) (code int, done bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var err error
+	switch cmd {
+	case "list":
+		var bans []admin.BanInfo
+		if bans, err = c.Bans(ctx); err == nil {
+			return banList(bans), true
+		}
+	case "add":
+		if err = c.Ban(ctx, rest[0], d, reason); err == nil {
+			fmt.Printf("banned %s for %s\n", rest[0], d)
+			return 0, true
+		}
+	default:
+		if err = c.Unban(ctx, rest[0]); err == nil {
+			fmt.Printf("lifted the ban of %s\n", rest[0])
+			return 0, true
+		}
+	}
+	if errors.Is(err, admin.ErrNoBroker) {
+		return 0, false
+	}
+	return banFail(err), true
+}
+
+func banList(bans []admin.BanInfo) int {
 	if len(bans) == 0 {
 		fmt.Println("no active bans")
 		return 0

@@ -20,6 +20,7 @@ Usage:
   moat acl check|lint [--config FILE | --policy FILE] [flags]
   moat retained [--config FILE | --data-dir DIR] list|purge FILTER
   moat audit verify FILE...
+  moat admin token [--config FILE | --data-dir DIR] add NAME | remove NAME | list
   moat version
 
 Run 'moat COMMAND --help' for a command's flags.
@@ -49,6 +50,8 @@ func run(args []string) int {
 		return retainedCmd(args[1:])
 	case "audit":
 		return auditCmd(args[1:])
+	case "admin":
+		return adminCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

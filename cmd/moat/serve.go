@@ -66,6 +66,7 @@ func serve(args []string) int {
 		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
 		return 1
 	}
+	server.Version = version
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
@@ -80,18 +81,17 @@ func serve(args []string) int {
 		return 1
 	}
 	log.Info("moat started", "version", version)
-	reread := func() (*config.Config, error) {
-		if *cfgPath == "" {
-			return nil, nil // zero configuration: nothing to read again
-		}
-		next, err := loadConfig(nil, *cfgPath, listen, *logLevel, *logFormat)
-		if err == nil && *anonymous {
-			next.Auth.AllowAnonymous = true
-			err = next.Validate()
-		}
-		return next, err
+	if *cfgPath != "" {
+		srv.SetConfigReader(func() (*config.Config, error) {
+			next, err := loadConfig(nil, *cfgPath, listen, *logLevel, *logFormat)
+			if err == nil && *anonymous {
+				next.Auth.AllowAnonymous = true
+				err = next.Validate()
+			}
+			return next, err
+		})
 	}
-	got := waitForStop(sig, srv, reread, log)
+	got := waitForStop(sig, srv, log)
 	log.Info("shutting down", "signal", got.String())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -148,40 +148,19 @@ func newLogger(w io.Writer, lc config.Log) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
-// waitForStop reloads on SIGHUP and returns the signal that stops the
-// broker. A reload reads the configuration file again (reread) and applies
-// what can change while running, then reloads the files it names; a
-// configuration that does not load changes nothing.
-func waitForStop(sig <-chan os.Signal, srv *server.Server, reread func() (*config.Config, error), log *slog.Logger) os.Signal {
+// waitForStop reloads on SIGHUP (server.ReloadAll: the configuration
+// file again, then the files it names) and returns the signal that stops
+// the broker.
+func waitForStop(sig <-chan os.Signal, srv *server.Server, log *slog.Logger) os.Signal {
 	for got := range sig {
 		if got != syscall.SIGHUP {
 			return got
 		}
-		next, err := reread()
-		if err != nil {
-			srv.ConfigRefused(err)
-			log.Error("configuration not reloaded; the one in force stays", "error", err)
-			continue
-		}
-		if next != nil {
-			restart, err := srv.ApplyConfig(next)
-			if err != nil {
-				log.Error("configuration not reloaded; the one in force stays", "error", err)
-				continue
-			}
-			if len(restart) > 0 {
-				log.Warn("configuration changes that need a restart were not applied", "sections", strings.Join(restart, ", "))
-			}
-		}
-		if err := srv.Reload(); err != nil {
+		if _, err := srv.ReloadAll(); err != nil {
 			log.Error("reload failed; what did not load keeps its previous version", "error", err)
 			continue
 		}
-		what := "password file, tokens, bans, ACL policy, TLS material"
-		if next != nil {
-			what = "configuration (firewalls, connection limits), " + what
-		}
-		log.Info("reloaded", "what", what)
+		log.Info("reloaded", "what", "configuration (firewalls, connection limits), password file, tokens, bans, ACL policy, TLS material")
 	}
 	return nil
 }

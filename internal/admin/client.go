@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -35,19 +36,19 @@ func NewClient(path string) *Client {
 func (c *Client) Retained(ctx context.Context, filter string, limit int) (*RetainedList, error) {
 	q := url.Values{"filter": {filter}, "limit": {strconv.Itoa(limit)}}
 	var out RetainedList
-	return &out, c.call(ctx, http.MethodGet, "/v1/retained", q, &out)
+	return &out, c.call(ctx, http.MethodGet, "/v1/retained", q, nil, &out)
 }
 
 // PurgeRetained deletes the retained messages matching filter.
 func (c *Client) PurgeRetained(ctx context.Context, filter string) (int, error) {
 	var out Purged
-	err := c.call(ctx, http.MethodDelete, "/v1/retained", url.Values{"filter": {filter}}, &out)
+	err := c.call(ctx, http.MethodDelete, "/v1/retained", url.Values{"filter": {filter}}, nil, &out)
 	return out.Purged, err
 }
 
 // call makes one request and decodes its JSON answer into out.
-func (c *Client) call(ctx context.Context, method, path string, q url.Values, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, "http://moat"+path+"?"+q.Encode(), nil)
+func (c *Client) call(ctx context.Context, method, path string, q url.Values, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, "http://moat"+path+"?"+q.Encode(), bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -55,12 +56,12 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, ou
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("no broker answers on %s (is moat serve running with this data directory?): %w", c.path, op.Err)
+			return fmt.Errorf("%w %s (is moat serve running with this data directory?): %v", ErrNoBroker, c.path, op.Err)
 		}
 		return err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return err
 	}
@@ -68,10 +69,34 @@ func (c *Client) call(ctx context.Context, method, path string, q url.Values, ou
 		var e struct {
 			Error string `json:"error"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if json.Unmarshal(answer, &e) == nil && e.Error != "" {
 			return errors.New(e.Error)
 		}
 		return fmt.Errorf("broker answered %s", resp.Status)
 	}
-	return json.Unmarshal(body, out)
+	return json.Unmarshal(answer, out)
+}
+
+// ErrNoBroker wraps the error of a client that found no broker on its
+// socket, so that a command can fall back to working on files.
+var ErrNoBroker = errors.New("no broker answers on the admin socket")
+
+// Bans lists the active bans.
+func (c *Client) Bans(ctx context.Context) ([]BanInfo, error) {
+	var out struct {
+		Bans []BanInfo `json:"bans"`
+	}
+	err := c.call(ctx, http.MethodGet, "/v1/bans", nil, nil, &out)
+	return out.Bans, err
+}
+
+// Ban bans target for d.
+func (c *Client) Ban(ctx context.Context, target string, d time.Duration, reason string) error {
+	body, _ := json.Marshal(BanRequest{Target: target, For: d.String(), Reason: reason})
+	return c.call(ctx, http.MethodPost, "/v1/bans", nil, body, &struct{}{})
+}
+
+// Unban lifts target's ban.
+func (c *Client) Unban(ctx context.Context, target string) error {
+	return c.call(ctx, http.MethodDelete, "/v1/bans/"+url.PathEscape(target), nil, nil, &struct{}{})
 }

@@ -25,6 +25,7 @@ import (
 	"context"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -239,5 +240,22 @@ func (b *Broker) record(e audit.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
+	if e.Kind == audit.ACLDenied {
+		b.metrics.ACLDenied.Add(deniedAction(e.Detail), 1)
+	}
 	b.audit.Record(e)
+}
+
+// deniedAction is the metrics label of an ACL denial, from the start of
+// its audit detail: publish, retain, subscribe, will or revoke.
+func deniedAction(detail string) string {
+	for _, p := range [...]struct{ prefix, label string }{
+		{"publish ", "publish"}, {"retain", "retain"}, {"subscribe ", "subscribe"}, {"will", "will"},
+		{"subscription revoked", "revoke"},
+	} {
+		if strings.HasPrefix(detail, p.prefix) {
+			return p.label
+		}
+	}
+	return "other"
 }

@@ -99,6 +99,7 @@ type conn struct {
 	drained   chan struct{} // capacity 1: the writer took a batch
 
 	// Writer state.
+	batchNow time.Time // when the writer took its current batch (latency metric)
 	wbuf     []byte
 	aliasOut map[string]uint16
 
@@ -182,6 +183,7 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
+		c.b.metrics.BytesIn.Add(uint64(packetSize(len(body))))
 		if h.Type == packet.PUBLISH {
 			// The hot path decodes into the connection's own struct; the
 			// fields alias body, which is fresh for every packet.
@@ -371,4 +373,18 @@ func (c *conn) sendAck(t packet.Type, id uint16, code packet.ReasonCode) {
 
 func (c *conn) send(p packet.Packet) {
 	c.enqueue(outItem{kind: outPacket, pkt: p})
+}
+
+// packetSize is the size on the wire of a packet whose body is n bytes: a
+// type byte, the remaining length as a variable byte integer, the body.
+func packetSize(n int) int {
+	switch {
+	case n < 128:
+		return n + 2
+	case n < 16384:
+		return n + 3
+	case n < 2097152:
+		return n + 4
+	}
+	return n + 5
 }

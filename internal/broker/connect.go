@@ -181,6 +181,7 @@ func (c *conn) authenticate(cp *packet.Connect) (auth.Result, error) {
 				// The last server data goes in CONNACK [MQTT-4.12.0-?].
 				c.authData = res.Data
 			}
+			b.metrics.Auth.Add(authLabel(method)+"/ok", 1)
 			return res, nil
 		case auth.Continue:
 			if req.Method == "" || req.Step >= maxAuthSteps {
@@ -195,8 +196,9 @@ func (c *conn) authenticate(cp *packet.Connect) (auth.Result, error) {
 		if code == 0 || !code.IsError() {
 			code = packet.NotAuthorized
 		}
+		b.metrics.Auth.Add(authLabel(method)+"/failed", 1)
 		b.record(audit.Event{Kind: audit.AuthFailure, Listener: c.info.Listener, Remote: c.info.Remote,
-			ClientID: c.clientID, Identity: cp.Username, Reason: code, Detail: method + ": " + res.Detail})
+			ClientID: c.clientID, Identity: cp.Username, Method: method, Reason: code, Detail: res.Detail})
 		if d := b.admit.AuthFailed(c.admitted); d > 0 {
 			b.pause(d) // brute-force slow-down before the refusal
 		}
@@ -465,4 +467,13 @@ func forwardable(p *packet.Properties) packet.Properties {
 	out.CorrelationData = p.CorrelationData
 	out.UserProperties = p.UserProperties
 	return out
+}
+
+// authLabel is the metrics label of the authenticator that decided: its
+// name, or "none" when none did.
+func authLabel(method string) string {
+	if method == "" {
+		return "none"
+	}
+	return method
 }

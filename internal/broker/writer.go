@@ -32,6 +32,7 @@ func (c *conn) writeLoop() {
 		batch, c.out = c.out, batch[:0]
 		c.outQoS0, c.outCtl = 0, 0
 		c.outMu.Unlock()
+		c.batchNow = time.Now()
 		select {
 		case c.drained <- struct{}{}:
 		default:
@@ -198,6 +199,11 @@ func (c *conn) encodePublish(it *outItem) {
 		return
 	}
 	c.b.metrics.MessagesOut[d.QoS].Add(1)
+	if !d.Retain {
+		// Retained deliveries are old by nature; live ones (queued ones
+		// included) measure the broker.
+		c.b.metrics.Latency.Observe(c.batchNow.Sub(d.Msg.Created))
+	}
 }
 
 // applyOutAlias replaces the topic with an alias the client already knows,

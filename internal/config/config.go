@@ -422,6 +422,30 @@ type Admin struct {
 	// DisableSocket serves no local socket; the operator commands that
 	// need a running broker then cannot reach it. Default false.
 	DisableSocket bool `yaml:"disable_socket"`
+	// Listen is the address of the HTTPS admin listener (metrics, health,
+	// the admin API). Default "": none.
+	Listen string `yaml:"listen"`
+	// Cert and Key are its certificate and key (PEM); required with
+	// Listen. Read at start.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ClientCA, when set, lets a client certificate it verifies
+	// authenticate an administrator (mutual TLS), besides tokens.
+	ClientCA string `yaml:"client_ca"`
+	// TokensFile holds the hashes of the bearer tokens (moat admin token).
+	// Default "": admin-tokens in data_dir.
+	TokensFile string `yaml:"tokens_file"`
+	// PublicMetrics serves /metrics without authentication. On a
+	// non-loopback address it needs allow_insecure. Default false.
+	PublicMetrics bool `yaml:"public_metrics"`
+}
+
+// AdminTokensFile is the admin tokens file in force.
+func (c *Config) AdminTokensFile() string {
+	if c.Admin.TokensFile != "" {
+		return c.Admin.TokensFile
+	}
+	return filepath.Join(c.DataDir, "admin-tokens")
 }
 
 // Retain limits retained messages beyond the retain permission of the ACL.

@@ -57,6 +57,7 @@ func (c *Config) validate() []*FieldError {
 	c.Retain.validate(&v)
 	c.Limits.validate(&v)
 	c.Audit.validate(&v)
+	c.validateAdmin(&v)
 	c.Log.validate(&v)
 	if c.DataDir == "" {
 		v.addf("data_dir", "must not be empty")
@@ -416,3 +417,23 @@ func (a *Audit) validate(v *collector) {
 // syslogFacilities are the facility names audit.syslog.facility takes.
 var syslogFacilities = []string{"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
 	"authpriv", "ftp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"}
+
+// validateAdmin checks the admin listener: TLS material, and public
+// metrics only on loopback unless allow_insecure.
+func (c *Config) validateAdmin(v *collector) {
+	a := c.Admin
+	if a.Listen == "" {
+		if a.Cert != "" || a.Key != "" || a.ClientCA != "" || a.PublicMetrics {
+			v.addf("admin.listen", "must be set for admin.cert, key, client_ca and public_metrics to apply")
+		}
+		return
+	}
+	host, ok := checkAddress(v, "admin.listen", a.Listen)
+	if a.Cert == "" || a.Key == "" {
+		v.addf("admin.cert", "admin.cert and admin.key are required: the admin listener serves HTTPS only")
+	}
+	if ok && a.PublicMetrics && !c.AllowInsecure && !isLoopbackHost(host) {
+		v.addf("admin.public_metrics", "metrics without authentication on %q, which is not a loopback address, "+
+			"need allow_insecure: true", a.Listen)
+	}
+}

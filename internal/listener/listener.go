@@ -66,8 +66,9 @@ type TCP struct {
 	HTTPTimeout time.Duration
 	Handle      Handler
 	Log         *slog.Logger // nil: slog.Default()
-	// HandshakeFailed, when set, hears of each failed TLS handshake.
-	HandshakeFailed func(listener string, remote netip.AddrPort, err error)
+	// Handshake, when set, hears of each TLS handshake's outcome (err nil:
+	// it succeeded).
+	Handshake func(listener string, remote netip.AddrPort, err error)
 
 	mu     sync.Mutex
 	ln     net.Listener
@@ -161,11 +162,14 @@ func (l *TCP) prepare(nc net.Conn) {
 		tc, err := l.handshake(nc)
 		if err != nil {
 			l.logger().Info("TLS handshake failed", "listener", l.Name, "remote", remote, "error", err)
-			if l.HandshakeFailed != nil {
-				l.HandshakeFailed(l.Name, remote, err)
+			if l.Handshake != nil {
+				l.Handshake(l.Name, remote, err)
 			}
 			nc.Close()
 			return
+		}
+		if l.Handshake != nil {
+			l.Handshake(l.Name, remote, nil)
 		}
 		st := tc.ConnectionState()
 		a.Conn, a.TLS = tc, &st

@@ -46,6 +46,25 @@ type Metrics struct {
 	Disconnects [256]atomic.Uint64
 	// Panics counts connection handlers that panicked (bugs).
 	Panics atomic.Uint64
+
+	// Auth counts authentication outcomes by "method/result" (result ok
+	// or failed).
+	Auth Labeled
+	// ACLDenied counts refusals of the ACL by action (publish,
+	// subscribe, receive, retain, will).
+	ACLDenied Labeled
+	// AcceptRefused counts connections closed at accept by reason
+	// (firewall, limits, ban).
+	AcceptRefused Labeled
+	// TLSHandshakes and TLSHandshakeFailures count TLS handshakes on the
+	// MQTT listeners.
+	TLSHandshakes        atomic.Uint64
+	TLSHandshakeFailures atomic.Uint64
+	// BansApplied counts bans applied by the brute-force defence.
+	BansApplied atomic.Uint64
+	// Latency is the time from a PUBLISH's arrival to its delivery being
+	// written to a subscriber.
+	Latency Histogram
 }
 
 // Drop counts one dropped message.

@@ -57,13 +57,19 @@ func (s *Server) recordReload(err error, what string) {
 	s.audit.Record(audit.Event{Kind: audit.ConfigReloaded, Detail: what})
 }
 
-// handshakeFailed audits a failed TLS handshake; the audit log collapses
-// floods per address.
-func (s *Server) handshakeFailed(listener string, remote netip.AddrPort, err error) {
+// handshake counts TLS handshakes, and audits failed ones (the audit log
+// collapses floods per address).
+func (s *Server) handshake(listener string, remote netip.AddrPort, err error) {
+	if err == nil {
+		s.metrics.TLSHandshakes.Add(1)
+		return
+	}
+	s.metrics.TLSHandshakeFailures.Add(1)
 	s.audit.Record(audit.Event{Kind: audit.TLSHandshakeFailed, Listener: listener, Remote: remote, Detail: err.Error()})
 }
 
 // banApplied audits a ban the brute-force defence applied.
 func (s *Server) banApplied(target string, failures int) {
+	s.metrics.BansApplied.Add(1)
 	s.audit.Record(audit.Event{Kind: audit.BanApplied, Detail: fmt.Sprintf("%s banned after %d failed logins", target, failures)})
 }

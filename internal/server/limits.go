@@ -26,6 +26,7 @@ func (s *Server) buildGates() error {
 // log aggregates floods), logged at debug level only, so that a flood
 // cannot flood the log.
 func (s *Server) acceptRefused(listener string, remote netip.AddrPort, reason string) {
+	s.metrics.AcceptRefused.Add(reason, 1)
 	s.audit.Record(audit.Event{Kind: audit.ConnectionRefused, Listener: listener, Remote: remote, Detail: reason})
 	s.log.Debug("connection refused at accept", "listener", listener, "remote", remote, "reason", reason)
 }

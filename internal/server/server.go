@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/admin"
@@ -24,6 +26,7 @@ import (
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/listener"
+	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/tlsconf"
 	"github.com/moatmq/moat/internal/topic"
 )
@@ -48,6 +51,12 @@ type Server struct {
 	conns      *limits.Connections
 	audit      audit.Sink
 	auditLog   *auditlog.Log // nil when audit.disabled
+	adminNet   *admin.Server // nil without admin.listen
+	metrics    *metrics.Metrics
+	started    time.Time
+	ready      atomic.Bool // listeners serve; false again at shutdown
+	reread     func() (*config.Config, error)
+	reloadMu   sync.Mutex // one reload at a time (SIGHUP, the API)
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
@@ -58,7 +67,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, audit: audit.Discard{}}
+	s := &Server{cfg: cfg, log: log, audit: audit.Discard{}, metrics: &metrics.Metrics{}, started: time.Now()}
 	for i, f := range cfg.Retain.Never {
 		if err := topic.ValidateFilter(f, topic.Limits{}); err != nil {
 			return nil, fmt.Errorf("retain.never[%d]: %q: %w", i, f, err)
@@ -92,7 +101,7 @@ func (s *Server) build() error {
 		return err
 	}
 	s.broker = broker.New(broker.Options{Limits: Limits(s.cfg), Admission: admission, Auth: chain,
-		ACL: authz, Audit: s.audit, Log: s.log})
+		ACL: authz, Audit: s.audit, Metrics: s.metrics, Log: s.log})
 	for _, lc := range s.cfg.Listeners {
 		l, err := s.buildListener(lc, admission)
 		if err != nil {
@@ -175,6 +184,7 @@ func (s *Server) Start() error {
 		s.log.Info("listening", "listener", l.Name, "address", l.Addr().String(), "transport", lc.Transport)
 		go l.Serve()
 	}
+	s.ready.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
 	for _, src := range s.tlsSources {
@@ -226,6 +236,7 @@ func (s *Server) Addrs() []net.Addr {
 // Shutdown stops accepting, sends MQTT 5 clients DISCONNECT 0x8B, flushes
 // queues and closes every connection, waiting at most until ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
 	if s.stopWatch != nil {
 		s.stopWatch()
 	}

@@ -23,7 +23,7 @@ const tlsWatchInterval = 10 * time.Second
 // to the broker: PROXY protocol, TLS material, WebSocket upgrade.
 func (s *Server) buildListener(lc config.Listener, gate limits.Admission) (*listener.TCP, error) {
 	l := &listener.TCP{Name: lc.Name, Address: lc.Address, Log: s.log, Admit: gate.Accept, Release: gate.Released,
-		HandshakeFailed: s.handshakeFailed}
+		Handshake: s.handshake}
 	if len(lc.ProxyProtocol.Trusted) > 0 {
 		trusted, err := proxyproto.ParseTrusted(lc.ProxyProtocol.Trusted)
 		if err != nil {
