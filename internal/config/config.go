@@ -228,6 +228,10 @@ type MQTT struct {
 	MaxSubscriptionsPerClient int `yaml:"max_subscriptions_per_client"`
 	// MaxRetainedMessages bounds the retained store. Default 100000.
 	MaxRetainedMessages int `yaml:"max_retained_messages"`
+	// SysInterval is how often the $SYS topics are published (retained;
+	// only identities the ACL lets receive $SYS topics read them). A
+	// negative value turns them off. Default 10s.
+	SysInterval Duration `yaml:"sys_interval"`
 	// AllowMQTT31 accepts protocol level 3 (MQIsdp). Default true.
 	AllowMQTT31 *bool `yaml:"allow_mqtt31"`
 	// AllowEmptyClientID lets clients connect with an empty client id; the

@@ -102,6 +102,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&m.MaxQueuedBytes, DefaultMaxQueuedBytes)
 	setDefault(&m.MaxSubscriptionsPerClient, DefaultMaxSubscriptions)
 	setDefault(&m.MaxRetainedMessages, DefaultMaxRetained)
+	setDefault(&m.SysInterval, Duration(10*time.Second))
 	c.Auth.applyDefaults()
 	setDefault(&c.ACL.CacheSize, DefaultACLCacheSize)
 	if c.ACL.RootWildcards == nil {

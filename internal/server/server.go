@@ -187,6 +187,9 @@ func (s *Server) Start() error {
 	s.ready.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopWatch = cancel
+	if d := s.cfg.MQTT.SysInterval.D(); d > 0 {
+		go s.broker.RunSys(ctx, d, broker.SysInfo{Version: Version})
+	}
 	for _, src := range s.tlsSources {
 		go src.Watch(ctx, tlsWatchInterval)
 	}
