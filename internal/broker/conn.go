@@ -92,7 +92,8 @@ type conn struct {
 	// Outbound queue, guarded by outMu.
 	outMu     sync.Mutex
 	out       []outItem
-	outQoS0   int
+	outQoS0   int // QoS 0 publishes queued
+	outQoS0B  int // their payload and topic bytes
 	outCtl    int // control packets (acks, SUBACK, PINGRESP, ...) queued
 	outClosed bool
 	signal    chan struct{} // capacity 1: the queue is not empty
@@ -338,7 +339,10 @@ func (c *conn) stopWriter() {
 }
 
 // enqueue appends an item to the outbound queue and wakes the writer.
-// QoS 0 publishes are shed when the client does not keep up.
+// QoS 0 publishes are shed when the client does not keep up: past
+// max_queued_messages or max_queued_bytes waiting for the writer (one
+// message is always let through, so that a message larger than the byte
+// bound still reaches a client that reads).
 func (c *conn) enqueue(it outItem) {
 	c.outMu.Lock()
 	if c.outClosed && it.kind != outPacket {
@@ -346,12 +350,14 @@ func (c *conn) enqueue(it outItem) {
 		return
 	}
 	if it.kind == outPublish && it.d.QoS == 0 {
-		if c.outQoS0 >= c.b.lim.MaxQueuedMessages {
+		sz := it.d.Msg.Size()
+		if c.outQoS0 >= c.b.lim.MaxQueuedMessages || c.outQoS0 > 0 && c.outQoS0B+sz > c.b.lim.MaxQueuedBytes {
 			c.outMu.Unlock()
 			c.b.metrics.Drop(metrics.DropSlowConsumer)
 			return
 		}
 		c.outQoS0++
+		c.outQoS0B += sz
 	} else if it.kind != outPublish {
 		c.outCtl++
 	}

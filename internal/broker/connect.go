@@ -28,9 +28,13 @@ const maxAuthSteps = 8
 func (c *conn) connect() bool {
 	b := c.b
 	_ = c.nc.SetReadDeadline(time.Now().Add(b.lim.ConnectTimeout))
-	pk, err := c.r.ReadPacket(0)
+	h, body, err := c.r.ReadRaw(0)
+	var pk packet.Packet
+	if err == nil {
+		pk, err = packet.Decode(h, body, 0)
+	}
 	if err != nil {
-		c.refuseDecode(pk, err)
+		c.refuseDecode(pk, body, err)
 		return false
 	}
 	cp := pk.(*packet.Connect)
@@ -260,7 +264,7 @@ func (c *conn) authRound(req *auth.Request, res auth.Result) error {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.b.lim.ConnectTimeout))
 	pk, err := c.r.ReadPacket(c.version)
 	if err != nil {
-		c.refuseDecode(nil, err)
+		c.refuseDecode(nil, nil, err)
 		return err
 	}
 	a, ok := pk.(*packet.Auth)
@@ -391,10 +395,13 @@ func (c *conn) connack(cp *packet.Connect, present bool, expiry time.Duration) *
 	return ack
 }
 
-// refuseDecode answers a CONNECT that could not be decoded: MQTT 5 gets a
-// CONNACK with the reason [MQTT-4.13.1-1]; an unsupported protocol level
-// gets the 3.1.1 return code 1 [MQTT-3.1.2-2]; anything else is closed.
-func (c *conn) refuseDecode(pk packet.Packet, err error) {
+// refuseDecode answers a CONNECT (or, during enhanced authentication, an
+// AUTH) that could not be decoded: MQTT 5 gets a CONNACK with the reason
+// [MQTT-3.1.4-1] [MQTT-4.13.1-1]; an unsupported protocol level gets the
+// 3.1.1 return code 1 [MQTT-3.1.2-2]; anything else is closed without
+// CONNACK [MQTT-3.1.4-1]. body is the undecodable CONNECT's body (nil when
+// the fixed header was refused), read for its protocol level.
+func (c *conn) refuseDecode(pk packet.Packet, body []byte, err error) {
 	var pe *packet.Error
 	if !errors.As(err, &pe) {
 		if isTimeout(err) {
@@ -407,12 +414,24 @@ func (c *conn) refuseDecode(pk packet.Packet, err error) {
 	switch {
 	case pe.Code == packet.UnsupportedProtocolVersion:
 		c.version = packet.V311
-	case cp != nil && cp.Version == packet.V5:
+	case c.version != 0:
+		// The AUTH exchange: the version is the CONNECT's.
+	case cp != nil && cp.Version == packet.V5, connectLevel(body) == packet.V5:
 		c.version = packet.V5
-	default:
-		c.version = 0
 	}
 	c.refuse(pe.Code, err.Error(), cp)
+}
+
+// connectLevel reads the protocol level of a CONNECT body that failed to
+// decode: V5 when it starts with the protocol name "MQTT" and level 5,
+// whatever follows; 0 otherwise. A body that does not name MQTT gets no
+// answer [MQTT-3.1.2-1].
+func connectLevel(body []byte) packet.Version {
+	const name = "\x00\x04MQTT"
+	if len(body) > len(name) && string(body[:len(name)]) == name && packet.Version(body[len(name)]) == packet.V5 {
+		return packet.V5
+	}
+	return 0
 }
 
 // refuse writes the refusal CONNACK (when the version is known), records
@@ -435,6 +454,17 @@ func (c *conn) refuse(code packet.ReasonCode, why string, cp *packet.Connect) {
 	if c.version == packet.V5 {
 		ack.Properties.ReasonString = why
 		ack.Properties.Set(packet.PropReasonString)
+		if cp != nil && cp.Properties.Has(packet.PropMaximumPacketSize) {
+			// Never over the client's Maximum Packet Size [MQTT-3.1.2-24]:
+			// the Reason String goes first [MQTT-3.1.2-25], then the CONNACK.
+			max := int(cp.Properties.MaximumPacketSize)
+			if packet.Size(ack, c.version) > max {
+				ack.Properties.DropDiagnostics()
+			}
+			if packet.Size(ack, c.version) > max {
+				return
+			}
+		}
 	}
 	_ = c.writeDirect(ack)
 }

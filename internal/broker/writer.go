@@ -30,7 +30,7 @@ func (c *conn) writeLoop() {
 			c.outMu.Lock()
 		}
 		batch, c.out = c.out, batch[:0]
-		c.outQoS0, c.outCtl = 0, 0
+		c.outQoS0, c.outQoS0B, c.outCtl = 0, 0, 0
 		c.outMu.Unlock()
 		c.batchNow = time.Now()
 		select {
