@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/packet"
-	"github.com/moatmq/moat/internal/topic"
+	"github.com/moatmq/moat/internal/session"
 )
 
 // This file holds the broker's query functions for administrators (the
@@ -32,13 +32,13 @@ func (b *Broker) Retained(filter string, limit int) (list []RetainedInfo, total 
 	now := time.Now()
 	r := b.retained
 	r.mu.RLock()
-	for t, m := range r.msgs {
-		if m.Expired(now) || !topic.MatchFilter(filter, t) {
-			continue
+	r.index.Match(filter, func(t string, m *session.Message) bool {
+		if !m.Expired(now) {
+			list = append(list, RetainedInfo{Topic: t, QoS: m.QoS, Size: len(m.Payload), SetBy: m.SetBy,
+				SetAt: m.Created, Expires: m.Expiry})
 		}
-		list = append(list, RetainedInfo{Topic: t, QoS: m.QoS, Size: len(m.Payload), SetBy: m.SetBy,
-			SetAt: m.Created, Expires: m.Expiry})
-	}
+		return true
+	})
 	r.mu.RUnlock()
 	slices.SortFunc(list, func(a, b RetainedInfo) int { return strings.Compare(a.Topic, b.Topic) })
 	total = len(list)
@@ -57,11 +57,13 @@ func (b *Broker) PurgeRetained(filter string) (int, error) {
 	defer r.mu.Unlock()
 	n := 0
 	var first error
-	for t, m := range r.msgs {
-		if !topic.MatchFilter(filter, t) {
-			continue
-		}
-		if err := b.store.DeleteRetained(t); err != nil {
+	var matched []*session.Message
+	r.index.Match(filter, func(_ string, m *session.Message) bool {
+		matched = append(matched, m)
+		return true
+	})
+	for _, m := range matched {
+		if err := b.store.DeleteRetained(m.Topic); err != nil {
 			if first == nil {
 				first = err
 			}

@@ -16,7 +16,8 @@ import (
 type retainedStore struct {
 	mu      sync.RWMutex
 	msgs    map[string]*session.Message
-	owners  map[string]int // retained messages per owner (SetBy), broker's own not counted
+	index   topic.Names[*session.Message] // the same messages, for wildcard filters
+	owners  map[string]int                // retained messages per owner (SetBy), broker's own not counted
 	max     int
 	metrics *metrics.Metrics
 }
@@ -110,6 +111,7 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 		r.removeLocked(old)
 	}
 	r.msgs[m.Topic] = kept
+	r.index.Set(m.Topic, kept)
 	r.metrics.RetainedMessages.Add(1)
 	if kept.SetBy != "" {
 		r.owners[kept.SetBy]++
@@ -120,6 +122,7 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 // removeLocked forgets m, which is the retained message of its topic.
 func (r *retainedStore) removeLocked(m *session.Message) {
 	delete(r.msgs, m.Topic)
+	r.index.Delete(m.Topic)
 	r.metrics.RetainedMessages.Add(-1)
 	if m.SetBy != "" {
 		if r.owners[m.SetBy]--; r.owners[m.SetBy] <= 0 {
@@ -128,9 +131,11 @@ func (r *retainedStore) removeLocked(m *session.Message) {
 	}
 }
 
-// matching returns the live retained messages matching filter, and removes
-// expired ones.
-func (r *retainedStore) matching(filter string) []*session.Message {
+// matching returns at most limit live retained messages matching filter,
+// and removes expired ones it meets. A wildcard filter walks the topic
+// index, so its cost follows the filter and the matches, not the number of
+// retained messages.
+func (r *retainedStore) matching(filter string, limit int) []*session.Message {
 	now := time.Now()
 	var out, expired []*session.Message
 	r.mu.RLock()
@@ -139,11 +144,14 @@ func (r *retainedStore) matching(filter string) []*session.Message {
 			out = append(out, m)
 		}
 	} else {
-		for t, m := range r.msgs {
-			if topic.MatchFilter(filter, t) {
-				out = append(out, m)
+		r.index.Match(filter, func(_ string, m *session.Message) bool {
+			if m.Expired(now) {
+				expired = append(expired, m)
+				return true
 			}
-		}
+			out = append(out, m)
+			return len(out) < limit
+		})
 	}
 	r.mu.RUnlock()
 	live := out[:0]
@@ -168,8 +176,12 @@ func (r *retainedStore) matching(filter string) []*session.Message {
 
 // sendRetained delivers the retained messages matching a new subscription,
 // with the retain flag set [MQTT-3.3.1-8], each passing the receive check.
+// It sends at most what the session can hold (its inflight window and its
+// queue): more would be dropped anyway, and a 9-byte "SUBSCRIBE #" must
+// not cost the broker a walk over every retained message.
 func (b *Broker) sendRetained(sub *subscription) {
-	for _, m := range b.retained.matching(sub.opts.Filter) {
+	limit := int(b.lim.MaxInflight) + b.lim.MaxQueuedMessages
+	for _, m := range b.retained.matching(sub.opts.Filter, limit) {
 		if !b.mayReceive(sub.sess, m) {
 			continue
 		}
