@@ -27,6 +27,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/moatmq/moat/internal/acl"
@@ -52,6 +53,7 @@ type Limits struct {
 	SubscriptionIdentifiers bool
 	SharedSubscriptions     bool
 	MaxKeepAlive            time.Duration // 0: no cap
+	MinKeepAlive            time.Duration // MQTT 5: smaller keep alives are raised to it; 0: none
 	MaxSessionExpiry        time.Duration
 	ConnectTimeout          time.Duration
 	WriteTimeout            time.Duration
@@ -78,6 +80,8 @@ type Limits struct {
 	// wildcard, except for the identities in RootWildcardIdentities.
 	NoRootWildcards        bool
 	RootWildcardIdentities []string
+	// Publish bounds publish rates (reloadable with SetPublishLimits).
+	Publish PublishLimits
 }
 
 // Options are the broker's dependencies. Zero seams get safe defaults: open
@@ -120,6 +124,10 @@ type Broker struct {
 
 	connWG  sync.WaitGroup
 	started time.Time
+
+	pubLim    atomic.Pointer[PublishLimits]
+	memOver   atomic.Bool          // over the memory budget (WatchMemory)
+	idBuckets limits.SharedBuckets // per-identity publish buckets
 }
 
 // New builds a broker.
@@ -161,6 +169,7 @@ func New(o Options) *Broker {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	b.retained = newRetainedStore(b.lim.MaxRetained, b.metrics)
+	b.SetPublishLimits(b.lim.Publish)
 	b.router = o.Router
 	if b.router == nil {
 		b.router = &localRouter{b: b}

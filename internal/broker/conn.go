@@ -87,7 +87,12 @@ type conn struct {
 	credTimer    *time.Timer    // ends the connection when the credential expires
 	pub          packet.Publish // decode target of inbound PUBLISH
 	normalClose  bool           // DISCONNECT received
-	sendWillAnew bool           // DISCONNECT 0x04
+	pubMsgs      limits.Bucket  // publish rate of this connection
+	pubBytes     limits.Bucket
+	idBucket     *limits.SharedBucket // publish rate of its identity
+	idKey        string
+	throttled    time.Duration // waited without a break for the publish limits
+	sendWillAnew bool          // DISCONNECT 0x04
 
 	// Outbound queue, guarded by outMu.
 	outMu     sync.Mutex
@@ -186,6 +191,9 @@ func (c *conn) readLoop() error {
 		}
 		c.b.metrics.BytesIn.Add(uint64(packetSize(len(body))))
 		if h.Type == packet.PUBLISH {
+			if err := c.throttle(packetSize(len(body))); err != nil {
+				return err
+			}
 			// The hot path decodes into the connection's own struct; the
 			// fields alias body, which is fresh for every packet.
 			if err := packet.DecodePublish(h, body, c.version, &c.pub); err != nil {
@@ -278,6 +286,7 @@ func (c *conn) finish(err error) {
 	if c.credTimer != nil {
 		c.credTimer.Stop()
 	}
+	c.releaseIdentityBucket()
 	c.stopWriter()
 	// The session goes offline before the socket closes, so that a client
 	// that saw its connection end finds its session offline.

@@ -45,6 +45,10 @@ func (c *conn) connect() bool {
 	}
 	client := &limits.Client{Listener: c.info.Listener, Remote: c.info.Remote, Version: c.version,
 		ClientID: c.clientID, Username: strings.Clone(cp.Username)}
+	if code := b.memoryRefusal(); code != 0 {
+		c.refuse(code, "over the memory budget", cp)
+		return false
+	}
 	if code := b.admit.Connect(client); code != 0 {
 		c.refuse(code, "not admitted", cp)
 		return false
@@ -66,6 +70,7 @@ func (c *conn) connect() bool {
 		return false
 	}
 	c.subject = &acl.Subject{ClientID: c.clientID, Username: strings.Clone(cp.Username), Identity: id}
+	c.acquireIdentityBucket(id.Name) // a reload may set an identity rate later
 	if code, why := c.setWill(cp); code != 0 {
 		c.refuse(code, why, cp)
 		return false
@@ -310,6 +315,9 @@ func (c *conn) applyClientLimits(cp *packet.Connect) {
 	if cp.Version == packet.V5 {
 		if lim.MaxKeepAlive > 0 && (c.keepAlive == 0 || c.keepAlive > lim.MaxKeepAlive) {
 			c.keepAlive = lim.MaxKeepAlive // advertised as Server Keep Alive
+		}
+		if lim.MinKeepAlive > 0 && c.keepAlive > 0 && c.keepAlive < lim.MinKeepAlive {
+			c.keepAlive = lim.MinKeepAlive // fewer PINGREQs; advertised as Server Keep Alive
 		}
 		if cp.Properties.Has(packet.PropMaximumPacketSize) {
 			c.maxOut = int(cp.Properties.MaximumPacketSize)

@@ -94,6 +94,9 @@ func (b *Broker) deliverMerged(m *session.Message, entries []topic.Entry[*subscr
 	if !b.mayReceive(sub.sess, m) {
 		return 1
 	}
+	if min(qos, m.QoS) == 0 && b.shedQoS0() {
+		return 1
+	}
 	sub.sess.deliver(session.Delivery{Msg: m, QoS: min(qos, m.QoS), Retain: retain, SubIDs: ids})
 	return 1
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"time"
 
+	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
 )
@@ -81,6 +82,16 @@ func (c *conn) flush() bool {
 	n, err := c.nc.Write(c.wbuf)
 	c.b.metrics.BytesOut.Add(uint64(n))
 	c.wbuf = c.wbuf[:0]
+	if isTimeout(err) && !c.closed.Load() {
+		// A slow consumer: it stopped reading for longer than the write
+		// timeout. Named, counted and audited, not just closed.
+		c.b.metrics.SlowConsumers.Add(1)
+		c.b.log.Info("slow consumer cut", "client_id", c.clientID, "remote", c.info.Remote,
+			"listener", c.info.Listener, "write_timeout", c.b.lim.WriteTimeout)
+		c.b.record(audit.Event{Kind: audit.ClientDisconnected, Listener: c.info.Listener, Remote: c.info.Remote,
+			ClientID: c.clientID, Identity: c.sessionIdentity(),
+			Detail: "slow consumer: not reading for longer than the write timeout " + c.b.lim.WriteTimeout.String()})
+	}
 	return err == nil
 }
 
@@ -235,4 +246,16 @@ func (c *conn) releaseDropped(qos byte, id uint16) {
 	if qos > 0 && c.sess != nil {
 		c.sess.dropInflight(id)
 	}
+}
+
+// sessionIdentity names the session's owner, for goroutines other than the
+// reader (which owns c.subject).
+func (c *conn) sessionIdentity() string {
+	if c.sess == nil {
+		return ""
+	}
+	if subj := c.sess.subject.Load(); subj != nil && subj.Identity != nil {
+		return subj.Identity.Name
+	}
+	return ""
 }

@@ -194,6 +194,10 @@ type MQTT struct {
 	// MaxKeepAlive caps the client's keep alive; a larger or zero request is
 	// answered with Server Keep Alive (MQTT 5). Default 0: no cap.
 	MaxKeepAlive Duration `yaml:"max_keep_alive"`
+	// MinKeepAlive raises an MQTT 5 client's keep alive below it (a
+	// one-second keep alive is a PINGREQ flood), advertised as Server Keep
+	// Alive. Must not exceed max_keep_alive. Default 0s: none.
+	MinKeepAlive Duration `yaml:"min_keep_alive"`
 	// MaxSessionExpiry caps the session expiry interval a client may ask
 	// for. Default 24h. The never-expiring value is capped too.
 	MaxSessionExpiry Duration `yaml:"max_session_expiry"`
@@ -370,6 +374,32 @@ type Limits struct {
 	// Defaults 100 and 500.
 	ConnectionRatePerAddress  *float64 `yaml:"connection_rate_per_address"`
 	ConnectionBurstPerAddress *int     `yaml:"connection_burst_per_address"`
+	// PublishRate bounds PUBLISH packets per second per connection;
+	// PublishBurst is how many may come at once (default twice the
+	// rate). A client over it is not read until it is back within it.
+	// Default 0: no bound.
+	PublishRate  float64 `yaml:"publish_rate"`
+	PublishBurst int     `yaml:"publish_burst"`
+	// PublishBytesRate bounds PUBLISH bytes per second per connection;
+	// PublishBytesBurst defaults to twice the rate. Default 0: no bound.
+	PublishBytesRate  ByteSize `yaml:"publish_bytes_rate"`
+	PublishBytesBurst ByteSize `yaml:"publish_bytes_burst"`
+	// IdentityPublishRate bounds PUBLISH packets per second of one
+	// identity, all its connections together (all anonymous clients are
+	// one identity); IdentityPublishBurst defaults to twice the rate.
+	// Default 0: no bound.
+	IdentityPublishRate  float64 `yaml:"identity_publish_rate"`
+	IdentityPublishBurst int     `yaml:"identity_publish_burst"`
+	// MemoryBudget is the memory above which new connections are refused
+	// (CONNACK 0x89, server busy) and QoS 0 deliveries are shed: "auto"
+	// (75% of the container's memory limit, or of the machine's memory),
+	// "off", or a size such as "2GiB". Default auto.
+	MemoryBudget string `yaml:"memory_budget"`
+	// ThrottleDisconnect is how long a client may stay over a publish
+	// limit, throttled without a break, before it is disconnected
+	// (MQTT 5: 0x96 for its connection's limits, 0x97 for its
+	// identity's). Default 30s.
+	ThrottleDisconnect Duration `yaml:"throttle_disconnect"`
 }
 
 // Audit configures the audit log: security events as hash-chained JSON

@@ -188,6 +188,17 @@ func (l *Limits) applyDefaults() {
 	if l.ConnectionRate > 0 && l.ConnectionBurst == 0 {
 		l.ConnectionBurst = max(1, int(2*l.ConnectionRate))
 	}
+	if l.PublishRate > 0 && l.PublishBurst == 0 {
+		l.PublishBurst = max(1, int(2*l.PublishRate))
+	}
+	if l.PublishBytesRate > 0 && l.PublishBytesBurst == 0 {
+		l.PublishBytesBurst = 2 * l.PublishBytesRate
+	}
+	if l.IdentityPublishRate > 0 && l.IdentityPublishBurst == 0 {
+		l.IdentityPublishBurst = max(1, int(2*l.IdentityPublishRate))
+	}
+	setDefault(&l.ThrottleDisconnect, Duration(30*time.Second))
+	setDefault(&l.MemoryBudget, "auto")
 }
 
 // defaultPtr points an unset *T at v.

@@ -171,3 +171,19 @@ func parseByteSize(s string) (ByteSize, error) {
 	}
 	return ByteSize(v * mult), nil
 }
+
+// ParseMemoryBudget reads limits.memory_budget: auto reports true; off
+// reports 0; a size reports its bytes.
+func (l Limits) ParseMemoryBudget() (bytes uint64, auto bool, err error) {
+	switch l.MemoryBudget {
+	case "", "auto":
+		return 0, true, nil
+	case "off":
+		return 0, false, nil
+	}
+	b, err := parseByteSize(l.MemoryBudget)
+	if err != nil || b < 1<<20 {
+		return 0, false, fmt.Errorf("%q: want auto, off, or a size of at least 1MiB such as 2GiB", l.MemoryBudget)
+	}
+	return uint64(b), false, nil
+}

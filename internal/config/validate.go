@@ -190,6 +190,10 @@ func (m *MQTT) validate(v *collector) {
 		v.addf("mqtt.max_qos", "must be 0, 1 or 2, got %d", *m.MaxQoS)
 	}
 	checkSeconds(v, "mqtt.max_keep_alive", m.MaxKeepAlive, maxKeepAlive)
+	checkSeconds(v, "mqtt.min_keep_alive", m.MinKeepAlive, maxKeepAlive)
+	if m.MinKeepAlive > 0 && m.MaxKeepAlive > 0 && m.MinKeepAlive > m.MaxKeepAlive {
+		v.addf("mqtt.min_keep_alive", "%s is above mqtt.max_keep_alive (%s)", m.MinKeepAlive, m.MaxKeepAlive)
+	}
 	checkSeconds(v, "mqtt.max_session_expiry", m.MaxSessionExpiry, maxSessionExpiry)
 	if m.ConnectTimeout <= 0 {
 		v.addf("mqtt.connect_timeout", "must be positive, got %s", m.ConnectTimeout)
@@ -371,6 +375,18 @@ func (l *Limits) validate(v *collector) {
 		v.addf("limits.connection_rate_per_address", "must not be negative, got %v", r)
 	} else if r > 0 && deref(l.ConnectionBurstPerAddress) < 1 {
 		v.addf("limits.connection_burst_per_address", "must be at least 1 while connection_rate_per_address is set")
+	}
+	if l.PublishRate < 0 || l.IdentityPublishRate < 0 || l.PublishBytesRate < 0 {
+		v.addf("limits.publish_rate", "publish rates must not be negative")
+	}
+	if l.PublishBurst < 0 || l.IdentityPublishBurst < 0 || l.PublishBytesBurst < 0 {
+		v.addf("limits.publish_burst", "publish bursts must not be negative")
+	}
+	if _, _, err := l.ParseMemoryBudget(); err != nil {
+		v.addf("limits.memory_budget", "%v", err)
+	}
+	if l.ThrottleDisconnect < 0 {
+		v.addf("limits.throttle_disconnect", "must not be negative, got %s", l.ThrottleDisconnect)
 	}
 	if l.ConnectionRate > 0 && l.ConnectionBurst < 1 {
 		v.addf("limits.connection_burst", "must be at least 1 while connection_rate is set")

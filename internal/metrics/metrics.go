@@ -21,10 +21,11 @@ const (
 	DropExpired                         // message expiry interval elapsed
 	DropNotAuthorized                   // receive denied by the ACL
 	DropStoreFailed                     // the store could not record it
+	DropMemory                          // QoS 0 shed above the memory budget
 	numDropReasons
 )
 
-var dropNames = [numDropReasons]string{"queue_full", "slow_consumer", "too_large", "expired", "not_authorized", "store_failed"}
+var dropNames = [numDropReasons]string{"queue_full", "slow_consumer", "too_large", "expired", "not_authorized", "store_failed", "memory_budget"}
 
 func (r DropReason) String() string { return dropNames[r] }
 
@@ -60,6 +61,12 @@ type Metrics struct {
 	// MQTT listeners.
 	TLSHandshakes        atomic.Uint64
 	TLSHandshakeFailures atomic.Uint64
+	// SlowConsumers counts connections cut because they stopped reading
+	// for longer than the write timeout.
+	SlowConsumers atomic.Uint64
+	// Throttled counts PUBLISH packets that waited for the publish rate
+	// limits (back-pressure).
+	Throttled atomic.Uint64
 	// BansApplied counts bans applied by the brute-force defence.
 	BansApplied atomic.Uint64
 	// Latency is the time from a PUBLISH's arrival to its delivery being

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moatmq/moat/internal/packet"
 )
@@ -21,6 +22,7 @@ func TestDropReasonNames(t *testing.T) {
 		{DropExpired, "expired"},
 		{DropNotAuthorized, "not_authorized"},
 		{DropStoreFailed, "store_failed"},
+		{DropMemory, "memory_budget"},
 	}
 	for _, tc := range tests {
 		if got := tc.r.String(); got != tc.want {
@@ -181,5 +183,40 @@ func checkSnapshot(t *testing.T, what string, got, want Snapshot) {
 	}
 	if !maps.Equal(got.Disconnects, want.Disconnects) {
 		t.Errorf("%s: Disconnects %v, want %v", what, got.Disconnects, want.Disconnects)
+	}
+}
+
+func TestLabeledBounded(t *testing.T) {
+	var l Labeled
+	for i := range MaxLabels + 10 {
+		l.Add(string(rune('a'+i%26))+string(rune('a'+i/26)), 1)
+	}
+	vals := l.Values()
+	if len(vals) != MaxLabels+1 { // MaxLabels plus "other"
+		t.Fatalf("%d labels, want %d", len(vals), MaxLabels+1)
+	}
+	var other uint64
+	for _, v := range vals {
+		if v.Label == "other" {
+			other = v.Value
+		}
+	}
+	if other != 10 {
+		t.Fatalf("other = %d, want 10", other)
+	}
+}
+
+func TestHistogram(t *testing.T) {
+	var h Histogram
+	h.Observe(50 * time.Microsecond)
+	h.Observe(3 * time.Millisecond)
+	h.Observe(time.Minute)
+	h.Observe(-time.Second)
+	cum, count, sum := h.Snapshot()
+	if count != 4 || cum[0] != 2 || cum[len(cum)-1] != 3 {
+		t.Fatalf("cumulative %v, count %d", cum, count)
+	}
+	if sum < 60 || sum > 60.01 {
+		t.Fatalf("sum %v", sum)
 	}
 }

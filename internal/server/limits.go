@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/moatmq/moat/internal/audit"
+	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/limits"
 )
@@ -56,8 +57,8 @@ func connectionLimits(l config.Limits) limits.ConnectionLimits {
 }
 
 // ApplyConfig takes what can change while running from next, a validated
-// configuration read again on SIGHUP: the listeners' firewalls and the
-// connection limits. It returns the other sections in which next differs;
+// configuration read again on SIGHUP: the listeners' firewalls, the
+// connection limits and the publish rate limits. It returns the other sections in which next differs;
 // they need a restart and are not applied. Files named by the
 // configuration (passwords, policy, certificates) are reloaded by Reload.
 func (s *Server) ApplyConfig(next *config.Config) (needRestart []string, err error) {
@@ -73,6 +74,7 @@ func (s *Server) ApplyConfig(next *config.Config) (needRestart []string, err err
 	needRestart = restartOnly(s.cfg, next)
 	s.firewall.Update(rules)
 	s.conns.Update(connectionLimits(next.Limits))
+	s.broker.SetPublishLimits(publishLimits(next.Limits))
 	s.cfg.Limits = next.Limits
 	for i := range s.cfg.Listeners {
 		for _, nl := range next.Listeners {
@@ -88,10 +90,13 @@ func (s *Server) ApplyConfig(next *config.Config) (needRestart []string, err err
 // differs from cur beyond what ApplyConfig applies.
 func restartOnly(cur, next *config.Config) []string {
 	a, b := *cur, *next
+	var out []string
+	if cur.Limits.MemoryBudget != next.Limits.MemoryBudget {
+		out = append(out, "limits.memory_budget")
+	}
 	a.Limits, b.Limits = config.Limits{}, config.Limits{}
 	a.Listeners = withoutFirewalls(cur.Listeners)
 	b.Listeners = withoutFirewalls(next.Listeners)
-	var out []string
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
 	for i := range va.NumField() {
 		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
@@ -122,3 +127,11 @@ func withoutFirewalls(ls []config.Listener) []config.Listener {
 // ConfigRefused audits a configuration file that did not load on reload
 // (it changed nothing).
 func (s *Server) ConfigRefused(err error) { s.recordReload(err, "configuration") }
+
+// publishLimits converts the publish limits (defaults applied).
+func publishLimits(l config.Limits) broker.PublishLimits {
+	return broker.PublishLimits{Rate: l.PublishRate, Burst: float64(l.PublishBurst),
+		BytesRate: float64(l.PublishBytesRate), BytesBurst: float64(l.PublishBytesBurst),
+		IdentityRate: l.IdentityPublishRate, IdentityBurst: float64(l.IdentityPublishBurst),
+		Sustain: l.ThrottleDisconnect.D()}
+}

@@ -126,6 +126,7 @@ func Limits(cfg *config.Config) broker.Limits {
 		SubscriptionIdentifiers: *m.SubscriptionIdentifiers,
 		SharedSubscriptions:     *m.SharedSubscriptions,
 		MaxKeepAlive:            m.MaxKeepAlive.D(),
+		MinKeepAlive:            m.MinKeepAlive.D(),
 		MaxSessionExpiry:        m.MaxSessionExpiry.D(),
 		ConnectTimeout:          m.ConnectTimeout.D(),
 		WriteTimeout:            m.WriteTimeout.D(),
@@ -143,6 +144,7 @@ func Limits(cfg *config.Config) broker.Limits {
 		DisconnectDeniedPublish: cfg.ACL.DisconnectOnDeniedPublish,
 		NoRootWildcards:         !*cfg.ACL.RootWildcards,
 		RootWildcardIdentities:  cfg.ACL.RootWildcardIdentities,
+		Publish:                 publishLimits(cfg.Limits),
 		Retain: broker.RetainPolicy{Never: cfg.Retain.Never, RefuseNever: cfg.Retain.NeverAction == "refuse",
 			MaxAge: cfg.Retain.MaxAge.D(), MaxSize: cfg.Retain.MaxSize.Int(), MaxPerOwner: *cfg.Retain.MaxPerIdentity},
 	}
@@ -189,6 +191,9 @@ func (s *Server) Start() error {
 	s.stopWatch = cancel
 	if d := s.cfg.MQTT.SysInterval.D(); d > 0 {
 		go s.broker.RunSys(ctx, d, broker.SysInfo{Version: Version})
+	}
+	if budget := s.memoryWatchBudget(); budget > 0 {
+		go s.broker.WatchMemory(ctx, budget, 250*time.Millisecond)
 	}
 	for _, src := range s.tlsSources {
 		go src.Watch(ctx, tlsWatchInterval)

@@ -69,6 +69,8 @@ var (
 	dAuth         = desc("authentications_total", "Authentication outcomes, by method and result.", "method", "result")
 	dACL          = desc("acl_denials_total", "Requests the ACL refused, by action.", "action")
 	dTLS          = desc("tls_handshakes_total", "TLS handshakes on MQTT listeners, by result.", "result")
+	dSlow         = desc("slow_consumers_total", "Connections cut because they stopped reading for longer than the write timeout.")
+	dThrottled    = desc("publish_throttled_total", "PUBLISH packets that waited for the publish rate limits (back-pressure).")
 	dBans         = desc("bans", "Active bans.")
 	dBansApplied  = desc("bans_applied_total", "Bans applied by the brute-force defence.")
 	dPanics       = desc("handler_panics_total", "Connection handlers that panicked (bugs; the connection was closed).")
@@ -76,7 +78,7 @@ var (
 	qosLabels     = [3]string{"0", "1", "2"}
 	allCollectors = []*prometheus.Desc{dBuild, dStart, dConns, dConnsTotal, dRefused, dAccept, dDisconnects, dSessions,
 		dSubs, dRetained, dQueued, dMsgIn, dMsgOut, dBytesIn, dBytesOut, dDropped, dAuth, dACL, dTLS, dBans,
-		dBansApplied, dPanics, dLatency}
+		dBansApplied, dPanics, dLatency, dThrottled, dSlow}
 )
 
 // collector turns a snapshot into const metrics at each scrape.
@@ -140,6 +142,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dBans, float64(c.src.Bans()))
 	}
 	counter(dBansApplied, m.BansApplied.Load())
+	counter(dThrottled, m.Throttled.Load())
+	counter(dSlow, m.SlowConsumers.Load())
 	counter(dPanics, m.Panics.Load())
 	cum, count, sum := m.Latency.Snapshot()
 	buckets := make(map[float64]uint64, len(cum))
