@@ -137,6 +137,36 @@ func BenchmarkPublishWithPolicy(b *testing.B) {
 	}
 }
 
+// BenchmarkPublishWithLimits compares throughput with every limit on
+// (publish rates per connection and identity set high enough never to
+// throttle, so their code runs on every PUBLISH; the memory budget
+// watched; connection limits at accept) against no limits. Run the two
+// variants alternately and compare in the same run.
+func BenchmarkPublishWithLimits(b *testing.B) {
+	for _, qos := range []byte{0, 1} {
+		for _, limited := range []bool{false, true} {
+			name := fmt.Sprintf("qos%d/limits-off", qos)
+			if limited {
+				name = fmt.Sprintf("qos%d/limits-on", qos)
+			}
+			b.Run(name, func(b *testing.B) {
+				addr, _ := testutil.Start(b, func(c *config.Config) {
+					l := &c.Limits
+					off, zero := 0, 0.0
+					if !limited {
+						l.MaxConnections, l.MaxConnectionsPerAddress, l.ConnectionRatePerAddress = &off, &off, &zero
+						l.MemoryBudget = "off"
+						return
+					}
+					l.PublishRate, l.PublishBytesRate, l.IdentityPublishRate = 1e9, 1<<40, 1e9
+					l.MemoryBudget = "auto"
+				})
+				benchPublishAt(b, addr, qos, 16)
+			})
+		}
+	}
+}
+
 // benchPublishAt runs the publish benchmark against the broker at addr.
 func benchPublishAt(b *testing.B, addr string, qos byte, size int) {
 	sub := dialRaw(b, addr, "sub")
