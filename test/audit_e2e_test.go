@@ -27,7 +27,7 @@ rules:
 	if err := os.WriteFile(policyFile, []byte(policy), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	const wrong = "wrong-Password-7731"
+	wrong := testutil.Secret("wrong-Password-7731")
 	pw := writeUsers(t, map[string]string{"alice": aclPassword("alice")})
 	var logs logBuffer
 	var auditFile string

@@ -28,6 +28,7 @@ func writeUsers(t testing.TB, users map[string]string) string {
 	p := password.DefaultParams()
 	p.Memory, p.Time, p.Threads = 19*1024, 2, 1
 	for name, pw := range users {
+		testutil.Secret(pw) // never in a log or an audit record
 		h, err := password.Hash([]byte(pw), p)
 		if err != nil {
 			t.Fatal(err)

@@ -29,6 +29,7 @@ import (
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/testutil"
 )
 
 // authLogWait bounds the wait for the broker's log line on a refusal; the
@@ -276,7 +277,8 @@ func signHS256(t *testing.T, secret, sub string, exp time.Time) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	testutil.Secret(secret)
+	return testutil.Secret(tok)
 }
 
 // TestAuthInterop_MQTTjsJWT: MQTT.js presents an HS256 JWT in the password

@@ -37,7 +37,8 @@ func hs256(t testing.TB, sub string, exp time.Time) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	testutil.Secret(testJWTSecret)
+	return testutil.Secret(tok)
 }
 
 // startJWTBroker runs a broker that accepts HS256 tokens with a leeway of
@@ -175,7 +176,7 @@ func hs256Topics(t testing.TB, sub string, exp time.Time, topics ...string) stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	return testutil.Secret(tok)
 }
 
 // A fresh token's topics claim applies from the re-authentication on: a

@@ -290,6 +290,7 @@ func TestAdminListener(t *testing.T) {
 	dir, pool, clientCert := adminPKI(t)
 	tokens := filepath.Join(dir, "tokens")
 	token, err := admin.AddToken(tokens, "prometheus")
+	testutil.Secret(token)
 	if err != nil || !strings.HasPrefix(token, admin.TokenPrefix) {
 		t.Fatalf("AddToken: %q %v", token, err)
 	}

@@ -25,9 +25,10 @@ func Start(t testing.TB, mutate func(*config.Config)) (string, *server.Server) {
 	return StartLogged(t, mutate, nil)
 }
 
-// StartLogged is Start with the broker's debug log written to logs (nil
-// discards it); MOAT_TEST_LOG=1 copies it to stderr as well. The data
-// directory is a fresh temporary one.
+// StartLogged is Start with the broker's debug log written to logs (may be
+// nil); MOAT_TEST_LOG=1 copies it to stderr as well. The data directory is
+// a fresh temporary one. When the broker shuts down, its log and audit
+// files are checked for every registered Secret.
 func StartLogged(t testing.TB, mutate func(*config.Config), logs io.Writer) (string, *server.Server) {
 	t.Helper()
 	cfg := config.Default()
@@ -37,9 +38,10 @@ func StartLogged(t testing.TB, mutate func(*config.Config), logs io.Writer) (str
 	if mutate != nil {
 		mutate(cfg)
 	}
-	w := io.Discard
+	captured := &capture{}
+	var w io.Writer = captured
 	if logs != nil {
-		w = logs
+		w = io.MultiWriter(captured, logs)
 	}
 	if os.Getenv("MOAT_TEST_LOG") != "" {
 		w = io.MultiWriter(w, os.Stderr)
@@ -52,10 +54,17 @@ func StartLogged(t testing.TB, mutate func(*config.Config), logs io.Writer) (str
 	if err := srv.Start(); err != nil {
 		t.Fatalf("server.Start: %v", err)
 	}
+	auditDir := ""
+	if f := cfg.AuditFile(); f != "" {
+		auditDir = filepath.Dir(f)
+	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
+		// Every log line and audit record of this broker, against every
+		// secret the tests registered so far.
+		checkSecrets(t, captured, auditDir)
 	})
 	return srv.Addrs()[0].String(), srv
 }
