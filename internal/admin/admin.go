@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moatmq/moat/internal/audit"
@@ -141,6 +142,15 @@ var monitoring = map[string]bool{"/healthz": true, "/readyz": true, "/metrics": 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if p := r.URL.EscapedPath(); strings.Contains(p, "..") || strings.Contains(p, "//") || strings.Contains(p, "%2f") ||
+		strings.Contains(p, "%2F") || strings.Contains(p, "%2e") || strings.Contains(p, "%2E") {
+		// No path tricks: names never need them, and the router would
+		// answer them with a redirect instead of a refusal.
+		h.o.Audit.Record(audit.Event{Kind: audit.AdminAction, Identity: operator(r),
+			Detail: fmt.Sprintf("%s %q: 400: path refused", r.Method, p)})
+		writeError(w, http.StatusBadRequest, fmt.Errorf("path %q: no \"..\", \"//\" or encoded slashes or dots", p))
+		return
+	}
 	if monitoring[r.URL.Path] {
 		h.mux.ServeHTTP(w, r)
 		return
@@ -262,6 +272,11 @@ func decodeJSON(r *http.Request, v any) error {
 	}
 	if dec.More() {
 		return errors.New("body: more than one JSON value")
+	}
+	// The rest must be white space, and the whole within the bound.
+	var tooBig *http.MaxBytesError
+	if _, err := io.Copy(io.Discard, io.MultiReader(dec.Buffered(), r.Body)); errors.As(err, &tooBig) {
+		return fmt.Errorf("body larger than %d bytes", tooBig.Limit)
 	}
 	return nil
 }

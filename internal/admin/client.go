@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -98,5 +99,6 @@ func (c *Client) Ban(ctx context.Context, target string, d time.Duration, reason
 
 // Unban lifts target's ban.
 func (c *Client) Unban(ctx context.Context, target string) error {
-	return c.call(ctx, http.MethodDelete, "/v1/bans/"+url.PathEscape(target), nil, nil, &struct{}{})
+	// A CIDR prefix keeps its slash: the API refuses encoded slashes.
+	return c.call(ctx, http.MethodDelete, "/v1/bans/"+strings.ReplaceAll(url.PathEscape(target), "%2F", "/"), nil, nil, &struct{}{})
 }
