@@ -79,8 +79,8 @@ func (c *conn) connect() bool {
 	expiry := c.sessionExpiry(cp)
 	s, present, err := b.attach(c, cp.CleanStart, expiry)
 	if errors.Is(err, errNotOwner) {
-		b.record(audit.Event{Kind: audit.SessionTakeover, Listener: c.info.Listener, Remote: c.info.Remote,
-			ClientID: c.clientID, Identity: id.Name, Reason: packet.NotAuthorized, Detail: "refused: " + err.Error()})
+		b.record(audit.Event{Kind: audit.SessionTakeoverRefused, Listener: c.info.Listener, Remote: c.info.Remote,
+			ClientID: c.clientID, Identity: id.Name, Reason: packet.NotAuthorized, Detail: err.Error()})
 		c.refuse(packet.NotAuthorized, err.Error(), cp)
 		return false
 	}

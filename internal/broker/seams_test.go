@@ -528,7 +528,7 @@ func TestSessionOwnership(t *testing.T) {
 	if _, ok := owner.read(t, packet.V5).(*packet.Pingresp); !ok {
 		t.Fatal("the owner lost its connection")
 	}
-	if !rec.has(audit.SessionTakeover, packet.NotAuthorized) {
+	if !rec.has(audit.SessionTakeoverRefused, packet.NotAuthorized) {
 		t.Fatal("the refused takeover is not audited")
 	}
 	// The owner itself may take the session over.
