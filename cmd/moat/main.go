@@ -18,6 +18,7 @@ Usage:
   moat passwd [flags] FILE add|delete|verify USER | list
   moat ban [--config FILE | --data-dir DIR] list | add TARGET | remove TARGET
   moat acl check|lint [--config FILE | --policy FILE] [flags]
+  moat bench fanin|pairs|fanout|shared|idle|connrate [flags]
   moat retained [--config FILE | --data-dir DIR] list|purge FILTER
   moat audit verify FILE...
   moat admin token [--config FILE | --data-dir DIR] add NAME | remove NAME | list
@@ -46,6 +47,8 @@ func run(args []string) int {
 		return banCmd(args[1:])
 	case "acl":
 		return aclCmd(args[1:])
+	case "bench":
+		return benchCmd(args[1:])
 	case "retained":
 		return retainedCmd(args[1:])
 	case "audit":
