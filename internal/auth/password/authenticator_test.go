@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -437,4 +438,36 @@ func BenchmarkAuthenticate(b *testing.B) {
 	b.ReportMetric(float64(tk.Nanoseconds())/n, "known-ns")
 	b.ReportMetric(float64(tu.Nanoseconds())/n, "unknown-ns")
 	b.ReportMetric(float64(tu)/float64(tk), "unknown/known")
+}
+
+// A herd of concurrent first logins of one user costs as many
+// verifications as there are slots at most, not one per login: waiters
+// find the cache filled when their turn comes.
+func TestAuthenticateHerdSharesVerification(t *testing.T) {
+	// The default (slow) parameters, so that the logins overlap.
+	h, err := Hash([]byte("alice-pw"), DefaultParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "passwd")
+	writePasswd(t, path, "alice:"+h+"\n")
+	a, err := New(path, Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if res, err := a.Authenticate(t.Context(), req("alice", "alice-pw")); err != nil || res.Decision != auth.Allow {
+				t.Errorf("alice: %v, %v", res.Decision, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got, most := a.Verifications(), int64(runtime.GOMAXPROCS(0)); got > most {
+		t.Fatalf("%d verifications for %d concurrent logins of one user, want at most %d (the slots)", got, n, most)
+	}
 }
