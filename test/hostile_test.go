@@ -70,14 +70,16 @@ const (
 	hostileMaxLevels = 32
 )
 
-// Bounds the suite asserts.
+// Bounds the suite asserts. They prove "no hang", not speed: a case takes
+// milliseconds, but the suite runs under the race detector on shared CI
+// cores, where a 2 s bound was seen to fail by 55 ms.
 const (
 	// closeWithin: a hostile connection is closed this soon after its
 	// last byte (stall cases add their own deadline to it).
-	closeWithin = 2 * time.Second
+	closeWithin = 10 * time.Second
 	// aliveWithin: a normal client is served (connect, subscribe,
 	// publish, receive) this soon after any case.
-	aliveWithin = 2 * time.Second
+	aliveWithin = 10 * time.Second
 	// tableHeapSlack: after the whole protocol table, with every
 	// connection closed, the heap is back within this of where it
 	// started.
