@@ -5,7 +5,6 @@ package test
 
 import (
 	"context"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -13,25 +12,14 @@ import (
 	"testing"
 
 	"github.com/moatmq/moat/internal/admin"
-	"github.com/moatmq/moat/internal/certs"
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/testutil"
 )
 
 func TestAdmin_CurlEveryEndpoint(t *testing.T) {
 	curl := requireTool(t, "curl", "curl")
+	pki := testutil.NewPKI(t)
 	dir := t.TempDir()
-	ca, err := certs.NewCA(filepath.Join(dir, "ca"), certs.CAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	crt, key, err := ca.IssueServer(certs.LeafOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WritePair(filepath.Join(dir, "a.pem"), crt, filepath.Join(dir, "a.key"), key, false); err != nil {
-		t.Fatal(err)
-	}
 	tokens := filepath.Join(dir, "tokens")
 	token, err := admin.AddToken(tokens, "ops")
 	if err != nil {
@@ -39,8 +27,7 @@ func TestAdmin_CurlEveryEndpoint(t *testing.T) {
 	}
 	testutil.Secret(token)
 	addr, srv := testutil.Start(t, func(c *config.Config) {
-		c.Admin = config.Admin{Listen: "127.0.0.1:0", Cert: filepath.Join(dir, "a.pem"), Key: filepath.Join(dir, "a.key"),
-			TokensFile: tokens}
+		c.Admin = config.Admin{Listen: "127.0.0.1:0", Cert: pki.CertFile, Key: pki.KeyFile, TokensFile: tokens}
 	})
 	c := dialRaw(t, addr, true)
 	c.connect(rawConnect{Version: 5, ClientID: "dev-1", Clean: true, KeepAlive: 30})
@@ -50,7 +37,7 @@ func TestAdmin_CurlEveryEndpoint(t *testing.T) {
 	// test that fails many from one.
 	run := func(src, bearer, method, path, body string) (int, string) {
 		t.Helper()
-		args := []string{"-sS", "--path-as-is", "--interface", src, "--cacert", filepath.Join(dir, "ca", "ca.crt"), "-X", method,
+		args := []string{"-sS", "--path-as-is", "--interface", src, "--cacert", pki.CAFile, "-X", method,
 			"-o", "-", "-w", "\n%{http_code}", base + path}
 		if bearer != "" {
 			args = append(args, "-H", "Authorization: Bearer "+bearer)

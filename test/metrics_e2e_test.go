@@ -8,38 +8,22 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
 
-	"github.com/moatmq/moat/internal/certs"
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/testutil"
 )
 
 func TestMetrics_PromtoolAfterTraffic(t *testing.T) {
 	promtool := requireTool(t, "prometheus (promtool)", "promtool")
-	dir := t.TempDir()
-	ca, err := certs.NewCA(filepath.Join(dir, "ca"), certs.CAOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	crt, key, err := ca.IssueServer(certs.LeafOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := certs.WritePair(filepath.Join(dir, "a.pem"), crt, filepath.Join(dir, "a.key"), key, false); err != nil {
-		t.Fatal(err)
-	}
+	pki := testutil.NewPKI(t)
 	addr, srv := testutil.Start(t, func(c *config.Config) {
-		c.Admin = config.Admin{Listen: "127.0.0.1:0", Cert: filepath.Join(dir, "a.pem"), Key: filepath.Join(dir, "a.key"),
-			PublicMetrics: true}
+		c.Admin = config.Admin{Listen: "127.0.0.1:0", Cert: pki.CertFile, Key: pki.KeyFile, PublicMetrics: true}
 	})
 	const n = 25
 	sub := dialRaw(t, addr, true)
@@ -62,9 +46,7 @@ func TestMetrics_PromtoolAfterTraffic(t *testing.T) {
 	bad := dialRaw(t, addr, true)
 	bad.send([]byte{0x10, 0x01, 0xFF}) // malformed CONNECT
 
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.Pool}}}
 	var body []byte
 	testutil.Eventually(t, waitTimeout, "the counters reach the traffic sent", func() bool {
 		resp, err := hc.Get("https://" + srv.AdminAddr().String() + "/metrics")

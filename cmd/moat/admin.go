@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/moatmq/moat/internal/admin"
-	"github.com/moatmq/moat/internal/config"
 )
 
 const adminUsage = `Usage: moat admin token [flags] add NAME | remove NAME | list
@@ -28,8 +27,7 @@ func adminCmd(args []string) int {
 		fmt.Fprint(os.Stderr, adminUsage)
 		fl.PrintDefaults()
 	}
-	cfgPath := fl.String("config", "", "take admin.tokens_file and data_dir from this configuration file")
-	dataDir := fl.String("data-dir", "", "data directory (default: the configuration's, or "+config.DefaultDataDir+")")
+	dd := addDataDirFlags(fl, "take admin.tokens_file and data_dir from this configuration file")
 	file := fl.String("tokens", "", "the tokens file (overrides --config and --data-dir)")
 	pos, code, ok := parseFlags(fl, args)
 	if !ok {
@@ -47,17 +45,10 @@ func adminCmd(args []string) int {
 	}
 	path := *file
 	if path == "" {
-		cfg := config.Default()
-		if *cfgPath != "" {
-			c, err := config.Load(*cfgPath)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "moat admin:", err)
-				return 2
-			}
-			cfg = c
-		}
-		if *dataDir != "" {
-			cfg.DataDir = *dataDir
+		cfg, err := dd.load()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "moat admin:", err)
+			return 2
 		}
 		path = cfg.AdminTokensFile()
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/admin"
-	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/limits"
 )
 
@@ -39,8 +38,7 @@ func banCmd(args []string) int {
 		fmt.Fprint(os.Stderr, banUsage)
 		fl.PrintDefaults()
 	}
-	cfgPath := fl.String("config", "", "take data_dir from this configuration file")
-	dataDir := fl.String("data-dir", "", "data directory (default: the configuration's, or "+config.DefaultDataDir+")")
+	dd := addDataDirFlags(fl, "take data_dir from this configuration file")
 	dur := fl.Duration("for", 24*time.Hour, "add: length of the ban")
 	reason := fl.String("reason", "banned by an operator", "add: reason recorded with the ban")
 	pos, code, ok := parseFlags(fl, args)
@@ -51,17 +49,10 @@ func banCmd(args []string) int {
 		fl.Usage()
 		return 2
 	}
-	cfg := config.Default()
-	if *cfgPath != "" {
-		c, err := config.Load(*cfgPath)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "moat ban:", err)
-			return 2
-		}
-		cfg = c
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
+	cfg, err := dd.load()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "moat ban:", err)
+		return 2
 	}
 	cmd, rest := pos[0], pos[1:]
 	want := map[string]int{"list": 0, "add": 1, "remove": 1}

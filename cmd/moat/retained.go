@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/admin"
-	"github.com/moatmq/moat/internal/config"
 )
 
 const retainedUsage = `Usage: moat retained [flags] list FILTER | purge FILTER
@@ -37,8 +36,7 @@ func retainedCmd(args []string) int {
 		fmt.Fprint(os.Stderr, retainedUsage)
 		fl.PrintDefaults()
 	}
-	cfgPath := fl.String("config", "", "find the admin socket through this configuration file")
-	dataDir := fl.String("data-dir", "", "data directory (default: the configuration's, or "+config.DefaultDataDir+")")
+	dd := addDataDirFlags(fl, "find the admin socket through this configuration file")
 	socket := fl.String("socket", "", "the admin socket (overrides --config and --data-dir)")
 	limit := fl.Int("limit", 1000, fmt.Sprintf("list: show at most this many (1 to %d)", admin.MaxListed))
 	asJSON := fl.Bool("json", false, "list: print JSON")
@@ -52,17 +50,10 @@ func retainedCmd(args []string) int {
 	}
 	path := *socket
 	if path == "" {
-		cfg := config.Default()
-		if *cfgPath != "" {
-			c, err := config.Load(*cfgPath)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "moat retained:", err)
-				return 2
-			}
-			cfg = c
-		}
-		if *dataDir != "" {
-			cfg.DataDir = *dataDir
+		cfg, err := dd.load()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "moat retained:", err)
+			return 2
 		}
 		if path = cfg.AdminSocket(); path == "" {
 			fmt.Fprintln(os.Stderr, "moat retained: admin.disable_socket is set; the broker serves no admin socket")

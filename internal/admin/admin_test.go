@@ -3,7 +3,6 @@ package admin_test
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -256,39 +255,28 @@ func TestSocketRefusesOtherUsers(t *testing.T) {
 	}
 }
 
-// adminPKI writes a CA, a server pair for 127.0.0.1 and a client pair.
-func adminPKI(t *testing.T) (dir string, pool *x509.CertPool, client tls.Certificate) {
+// adminPKI is a CA with a server pair for 127.0.0.1 and a client pair.
+func adminPKI(t *testing.T) (*testutil.PKI, tls.Certificate) {
 	t.Helper()
-	dir = t.TempDir()
-	ca, err := certs.NewCA(filepath.Join(dir, "ca"), certs.CAOptions{})
+	p := testutil.NewPKI(t)
+	ccrt, ckey, err := p.CA.IssueClient("ops-1", certs.LeafOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	crt, key, err := ca.IssueServer(certs.LeafOptions{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	client, err := tls.X509KeyPair(ccrt, ckey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := certs.WritePair(filepath.Join(dir, "admin.pem"), crt, filepath.Join(dir, "admin.key"), key, false); err != nil {
-		t.Fatal(err)
-	}
-	ccrt, ckey, err := ca.IssueClient("ops-1", certs.LeafOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if client, err = tls.X509KeyPair(ccrt, ckey); err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(ca.Cert)
-	return dir, pool, client
+	return p, client
 }
 
 // The HTTPS admin listener: health is public; metrics and the API need a
 // token or a client certificate; a wrong token is refused (401), audited
 // and counted by the brute-force defence.
 func TestAdminListener(t *testing.T) {
-	dir, pool, clientCert := adminPKI(t)
-	tokens := filepath.Join(dir, "tokens")
+	pki, clientCert := adminPKI(t)
+	pool := pki.Pool
+	tokens := filepath.Join(t.TempDir(), "tokens")
 	token, err := admin.AddToken(tokens, "prometheus")
 	testutil.Secret(token)
 	if err != nil || !strings.HasPrefix(token, admin.TokenPrefix) {
@@ -301,8 +289,7 @@ func TestAdminListener(t *testing.T) {
 		t.Fatal("the tokens file holds the token itself")
 	}
 	_, srv := testutil.Start(t, func(c *config.Config) {
-		c.Admin = config.Admin{Listen: "127.0.0.1:0", Cert: filepath.Join(dir, "admin.pem"), Key: filepath.Join(dir, "admin.key"),
-			ClientCA: filepath.Join(dir, "ca", "ca.crt"), TokensFile: tokens}
+		c.Admin = config.Admin{Listen: "127.0.0.1:0", Cert: pki.CertFile, Key: pki.KeyFile, ClientCA: pki.CAFile, TokensFile: tokens}
 	})
 	base := "https://" + srv.AdminAddr().String()
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
