@@ -21,6 +21,7 @@ Usage:
   moat bench fanin|pairs|fanout|shared|idle|connrate [flags]
   moat retained [--config FILE | --data-dir DIR] list|purge FILTER
   moat audit verify FILE...
+  moat store [--config FILE | --data-dir DIR] [--key-file F] check|rotate-key|recover|gen-key
   moat admin token [--config FILE | --data-dir DIR] add NAME | remove NAME | list
   moat version
 
@@ -55,6 +56,8 @@ func run(args []string) int {
 		return auditCmd(args[1:])
 	case "admin":
 		return adminCmd(args[1:])
+	case "store":
+		return storeCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0

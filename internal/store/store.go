@@ -1,11 +1,16 @@
 // Package store defines the persistence seam: what the broker writes so that
-// sessions, their QoS 1/2 queues and retained messages survive a restart.
-// The broker core runs with Memory, which keeps nothing beyond the process;
-// the durable backend (a later issue) implements the same interface and
-// passes the same contract tests.
+// sessions, their QoS 1/2 queues and retained messages survive a restart,
+// and what it reads back at start-up (Load).
 //
-// Every method returns an error: a broker that promises durability sends an
-// acknowledgement only after the write it depends on succeeded.
+// The broker core runs with Memory, which keeps nothing beyond the process;
+// the durable backend (internal/store/disk) implements the same interface and
+// passes the same contract tests (internal/store/storetest).
+//
+// Every write returns an error: a broker that promises durability sends an
+// acknowledgement only after the write it depends on succeeded. A durable
+// backend documents when a write that returned nil is on disk (disk: at
+// once in strict mode, within the flush interval in relaxed mode). No
+// backend keeps a reference to its arguments once a call returns.
 package store
 
 import (
@@ -36,16 +41,138 @@ type Session struct {
 
 // Store persists broker state. Implementations are safe for concurrent use.
 type Store interface {
+	// SaveSession writes s, replacing the client's previous record. It
+	// leaves the client's queue as it is.
 	SaveSession(s *Session) error
+	// DeleteSession forgets the client's session record and every message
+	// queued for it.
 	DeleteSession(clientID string) error
 	// Enqueue records a QoS 1/2 message bound for an offline or
 	// back-pressured persistent session; seq orders the session's queue.
+	// Enqueueing an existing (clientID, seq) replaces the message.
 	Enqueue(clientID string, seq uint64, m *session.Message) error
-	// Dequeue forgets a message once the client acknowledged it.
+	// Dequeue forgets a message once the client acknowledged it. Dequeueing
+	// a message that is not there is not an error.
 	Dequeue(clientID string, seq uint64) error
+	// SetRetained writes the retained message of m.Topic, replacing the
+	// topic's previous one.
 	SetRetained(m *session.Message) error
+	// DeleteRetained forgets the retained message of topic, if any.
 	DeleteRetained(topic string) error
+	// Apply performs every write of b, in order, atomically: after a crash
+	// either all of them are found or none. It has the durability of a
+	// single write, so the writes of a fan-out share one disk sync.
+	Apply(b *Batch) error
+	// ApplyNoSync performs b like Apply but may return before it is on
+	// disk, in any mode: b is visible at once and becomes durable with the
+	// next Sync that starts after ApplyNoSync returned. Writes reach the
+	// disk in the order they returned. It lets one connection pipeline many
+	// writes and pay one Sync before the acknowledgements they hold back.
+	ApplyNoSync(b *Batch) error
+	// Sync returns once every write that returned before the call is as
+	// durable as the backend's mode promises (disk: on disk in strict
+	// mode; at once in relaxed mode). Concurrent Syncs share one disk sync.
+	Sync() error
+	// Load returns everything the store holds. The broker calls it once, at
+	// start-up, before any write. A record that cannot be read is an error
+	// naming it, never silently skipped.
+	Load() (*Snapshot, error)
+	// Close makes every write durable and releases the store. Writes after
+	// Close fail.
 	Close() error
+}
+
+// Snapshot is the content of a store, as returned by Load.
+type Snapshot struct {
+	Sessions []Restored         // ordered by client id (bytewise)
+	Retained []*session.Message // ordered by topic (bytewise)
+}
+
+// Restored is one client's stored state.
+type Restored struct {
+	ClientID string
+	// Session is nil when messages were queued for the client but no
+	// session record was saved (the broker crashed while the session was
+	// connected); the broker decides what to do with such a queue.
+	Session *Session
+	Queue   []Queued // ordered by Seq
+}
+
+// Queued is a message of a session's queue.
+type Queued struct {
+	Seq uint64
+	Msg *session.Message
+}
+
+// OpKind is the kind of a write in a Batch.
+type OpKind uint8
+
+// The write kinds, one per write method of Store.
+const (
+	OpSaveSession OpKind = iota + 1
+	OpDeleteSession
+	OpEnqueue
+	OpDequeue
+	OpSetRetained
+	OpDeleteRetained
+)
+
+// Op is one write of a Batch. Which fields are set depends on Kind: Session
+// for OpSaveSession; ClientID for OpDeleteSession; ClientID, Seq and Msg for
+// OpEnqueue; ClientID and Seq for OpDequeue; Msg for OpSetRetained; Topic
+// for OpDeleteRetained.
+type Op struct {
+	Kind     OpKind
+	ClientID string
+	Seq      uint64
+	Session  *Session
+	Msg      *session.Message
+	Topic    string
+}
+
+// Batch collects writes for Store.Apply. The zero value is an empty batch;
+// a batch may be reused after Reset.
+type Batch struct {
+	Ops []Op
+}
+
+// SaveSession adds a SaveSession write.
+func (b *Batch) SaveSession(s *Session) {
+	b.Ops = append(b.Ops, Op{Kind: OpSaveSession, ClientID: s.ClientID, Session: s})
+}
+
+// DeleteSession adds a DeleteSession write.
+func (b *Batch) DeleteSession(clientID string) {
+	b.Ops = append(b.Ops, Op{Kind: OpDeleteSession, ClientID: clientID})
+}
+
+// Enqueue adds an Enqueue write.
+func (b *Batch) Enqueue(clientID string, seq uint64, m *session.Message) {
+	b.Ops = append(b.Ops, Op{Kind: OpEnqueue, ClientID: clientID, Seq: seq, Msg: m})
+}
+
+// Dequeue adds a Dequeue write.
+func (b *Batch) Dequeue(clientID string, seq uint64) {
+	b.Ops = append(b.Ops, Op{Kind: OpDequeue, ClientID: clientID, Seq: seq})
+}
+
+// SetRetained adds a SetRetained write.
+func (b *Batch) SetRetained(m *session.Message) {
+	b.Ops = append(b.Ops, Op{Kind: OpSetRetained, Topic: m.Topic, Msg: m})
+}
+
+// DeleteRetained adds a DeleteRetained write.
+func (b *Batch) DeleteRetained(topic string) {
+	b.Ops = append(b.Ops, Op{Kind: OpDeleteRetained, Topic: topic})
+}
+
+// Len is the number of writes in b.
+func (b *Batch) Len() int { return len(b.Ops) }
+
+// Reset empties b, keeping its capacity.
+func (b *Batch) Reset() {
+	clear(b.Ops)
+	b.Ops = b.Ops[:0]
 }
 
 // Memory is the store of the broker core: the broker's own in-memory state
@@ -71,6 +198,18 @@ func (Memory) SetRetained(*session.Message) error { return nil }
 
 // DeleteRetained implements Store.
 func (Memory) DeleteRetained(string) error { return nil }
+
+// Apply implements Store.
+func (Memory) Apply(*Batch) error { return nil }
+
+// ApplyNoSync implements Store.
+func (Memory) ApplyNoSync(*Batch) error { return nil }
+
+// Sync implements Store.
+func (Memory) Sync() error { return nil }
+
+// Load implements Store: a memory store restores nothing.
+func (Memory) Load() (*Snapshot, error) { return &Snapshot{}, nil }
 
 // Close implements Store.
 func (Memory) Close() error { return nil }
