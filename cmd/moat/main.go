@@ -22,6 +22,7 @@ Usage:
   moat retained [--config FILE | --data-dir DIR] list|purge FILTER
   moat audit verify FILE...
   moat store [--config FILE | --data-dir DIR] [--key-file F] check|rotate-key|recover|gen-key
+  moat sign keygen|message|verify [flags]
   moat admin token [--config FILE | --data-dir DIR] add NAME | remove NAME | list
   moat version
 
@@ -58,6 +59,8 @@ func run(args []string) int {
 		return adminCmd(args[1:])
 	case "store":
 		return storeCmd(args[1:])
+	case "sign":
+		return signCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0
