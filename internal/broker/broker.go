@@ -37,6 +37,7 @@ import (
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
+	"github.com/moatmq/moat/internal/signed"
 	"github.com/moatmq/moat/internal/store"
 	"github.com/moatmq/moat/internal/topic"
 )
@@ -98,6 +99,8 @@ type Options struct {
 	Log       *slog.Logger
 	// Router delivers routed messages; nil means local delivery only.
 	Router Router
+	// Signed enforces the signed-topics policy; nil: no signed topics.
+	Signed *signed.Verifier
 }
 
 // Broker is the MQTT engine. Create it with New; hand it connections with
@@ -127,6 +130,7 @@ type Broker struct {
 
 	pubLim    atomic.Pointer[PublishLimits]
 	memOver   atomic.Bool          // over the memory budget (WatchMemory)
+	signed    *signed.Verifier     // nil: no signed topics
 	idBuckets limits.SharedBuckets // per-identity publish buckets
 }
 
@@ -140,6 +144,7 @@ func New(o Options) *Broker {
 		audit:    o.Audit,
 		metrics:  o.Metrics,
 		store:    o.Store,
+		signed:   o.Signed,
 		log:      o.Log,
 		subs:     topic.NewTree[*subscription](4096),
 		sessions: make(map[string]*Session),
@@ -260,7 +265,7 @@ func (b *Broker) record(e audit.Event) {
 func deniedAction(detail string) string {
 	for _, p := range [...]struct{ prefix, label string }{
 		{"publish ", "publish"}, {"retain", "retain"}, {"subscribe ", "subscribe"}, {"will", "will"},
-		{"subscription revoked", "revoke"},
+		{"subscription revoked", "revoke"}, {"signed topic", "signed"},
 	} {
 		if strings.HasPrefix(detail, p.prefix) {
 			return p.label

@@ -98,16 +98,26 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: "publish " + p.Topic})
 		}
 	}
-	if code == 0 && m.Retain && len(m.Payload) > 0 {
+	resent := false
+	if code == 0 {
+		var disconnect bool
+		code, disconnect, resent = c.checkSigned(p, m)
+		if disconnect {
+			return fail(code, "refused message on signed topic "+p.Topic)
+		}
+	}
+	if code == 0 && !resent && m.Retain && len(m.Payload) > 0 {
 		if code = b.checkRetain(m); code != 0 {
 			b.record(audit.Event{Kind: audit.ACLDenied, Listener: c.info.Listener, Remote: c.info.Remote,
 				ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: "retain policy: " + p.Topic})
 		}
 	}
-	if code == 0 {
+	if code == 0 && !resent {
 		m.Created = time.Now()
 		if m.Properties.Has(packet.PropMessageExpiryInterval) {
-			m.Expiry = m.Created.Add(time.Duration(m.Properties.MessageExpiryInterval) * time.Second)
+			if e := m.Created.Add(time.Duration(m.Properties.MessageExpiryInterval) * time.Second); m.Expiry.IsZero() || e.Before(m.Expiry) {
+				m.Expiry = e
+			}
 		}
 		if m.Retain {
 			if code = b.retain(m); code != 0 {
@@ -116,7 +126,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			}
 		}
 	}
-	if code == 0 {
+	if code == 0 && !resent {
 		if b.router.Route(m) == 0 && c.version == packet.V5 {
 			code = packet.NoMatchingSubscribers
 		}

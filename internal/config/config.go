@@ -30,6 +30,9 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Audit configures the tamper-evident audit log.
 	Audit Audit `yaml:"audit"`
+	// SignedTopics lists the topics whose messages must carry a fresh
+	// signature from the publisher's own key (docs/signed-topics.md).
+	SignedTopics SignedTopics `yaml:"signed_topics"`
 	// AllowInsecure acknowledges that a listener on a non-loopback address
 	// serves MQTT in plain text (tcp, ws), or lets anyone connect because
 	// Auth.AllowAnonymous is set (every transport). Without it such a
@@ -400,6 +403,48 @@ type Limits struct {
 	// (MQTT 5: 0x96 for its connection's limits, 0x97 for its
 	// identity's). Default 30s.
 	ThrottleDisconnect Duration `yaml:"throttle_disconnect"`
+}
+
+// SignedTopics is the signed-topics policy. Rules and the limits are
+// reloaded on SIGHUP, and the keys file when it changes.
+type SignedTopics struct {
+	// Keys is the key registry (JSON): key id -> public key and the
+	// identity it signs for. Required with rules; read again on SIGHUP.
+	Keys string `yaml:"keys"`
+	// Rules in order: the first whose topics match decides.
+	Rules []SignedRule `yaml:"rules"`
+	// AllowReplayAfterRestart accepts, right after a start, messages
+	// issued before it (the replay state is in memory). Default false:
+	// refused for the skew after every start.
+	AllowReplayAfterRestart bool `yaml:"allow_replay_after_restart"`
+	// MaxWindows, MaxNonces and MaxNoncesPerKey bound the replay state.
+	// Defaults 100000, 100000 and 10000.
+	MaxWindows      int `yaml:"max_windows"`
+	MaxNonces       int `yaml:"max_nonces"`
+	MaxNoncesPerKey int `yaml:"max_nonces_per_key"`
+}
+
+// SignedRule marks topics as signed.
+type SignedRule struct {
+	// Topics are topic filters (no $share/).
+	Topics []string `yaml:"topics"`
+	// Algorithms accepted: ed25519, es256. Default both.
+	Algorithms []string `yaml:"algorithms"`
+	// Skew is how far the signed issue time may be from the broker's
+	// clock. Default 30s, at most 300s.
+	Skew Duration `yaml:"skew"`
+	// Replay is sequence (default), nonce or any.
+	Replay string `yaml:"replay"`
+	// Retain allows retained messages. Default false.
+	Retain bool `yaml:"retain"`
+	// Carriage is auto (default), envelope or detached.
+	Carriage string `yaml:"carriage"`
+	// MQTT5Reason is not_authorized (default) or payload_format_invalid.
+	MQTT5Reason string `yaml:"mqtt5_reason"`
+	// MQTT3Action is drop (default) or disconnect.
+	MQTT3Action string `yaml:"mqtt3_action"`
+	// MaxSignatureBytes caps a signature. Default 1024.
+	MaxSignatureBytes int `yaml:"max_signature_bytes"`
 }
 
 // Audit configures the audit log: security events as hash-chained JSON

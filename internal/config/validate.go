@@ -58,6 +58,9 @@ func (c *Config) validate() []*FieldError {
 	c.Limits.validate(&v)
 	c.Audit.validate(&v)
 	c.validateAdmin(&v)
+	if len(c.SignedTopics.Rules) > 0 && c.SignedTopics.Keys == "" {
+		v.addf("signed_topics.keys", "must name the key registry when rules are set")
+	}
 	c.Log.validate(&v)
 	if c.DataDir == "" {
 		v.addf("data_dir", "must not be empty")

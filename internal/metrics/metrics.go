@@ -61,6 +61,8 @@ type Metrics struct {
 	// MQTT listeners.
 	TLSHandshakes        atomic.Uint64
 	TLSHandshakeFailures atomic.Uint64
+	// SignedRefused counts messages refused on signed topics, by reason.
+	SignedRefused Labeled
 	// SlowConsumers counts connections cut because they stopped reading
 	// for longer than the write timeout.
 	SlowConsumers atomic.Uint64

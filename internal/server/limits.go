@@ -72,6 +72,13 @@ func (s *Server) ApplyConfig(next *config.Config) (needRestart []string, err err
 		return nil, err
 	}
 	needRestart = restartOnly(s.cfg, next)
+	restart, err := s.applySigned(next.SignedTopics)
+	if err != nil {
+		return nil, err
+	}
+	if restart {
+		needRestart = append(needRestart, "signed_topics")
+	}
 	s.firewall.Update(rules)
 	s.conns.Update(connectionLimits(next.Limits))
 	s.broker.SetPublishLimits(publishLimits(next.Limits))
@@ -95,6 +102,7 @@ func restartOnly(cur, next *config.Config) []string {
 		out = append(out, "limits.memory_budget")
 	}
 	a.Limits, b.Limits = config.Limits{}, config.Limits{}
+	a.SignedTopics, b.SignedTopics = config.SignedTopics{}, config.SignedTopics{} // applySigned
 	a.Listeners = withoutFirewalls(cur.Listeners)
 	b.Listeners = withoutFirewalls(next.Listeners)
 	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)

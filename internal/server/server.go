@@ -27,6 +27,7 @@ import (
 	"github.com/moatmq/moat/internal/limits"
 	"github.com/moatmq/moat/internal/listener"
 	"github.com/moatmq/moat/internal/metrics"
+	"github.com/moatmq/moat/internal/signed"
 	"github.com/moatmq/moat/internal/tlsconf"
 	"github.com/moatmq/moat/internal/topic"
 )
@@ -56,7 +57,8 @@ type Server struct {
 	started    time.Time
 	ready      atomic.Bool // listeners serve; false again at shutdown
 	reread     func() (*config.Config, error)
-	reloadMu   sync.Mutex // one reload at a time (SIGHUP, the API)
+	reloadMu   sync.Mutex       // one reload at a time (SIGHUP, the API)
+	signed     *signed.Verifier // nil without signed_topics rules
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
@@ -100,8 +102,11 @@ func (s *Server) build() error {
 	if err != nil {
 		return err
 	}
+	if s.signed, err = s.buildSigned(); err != nil {
+		return err
+	}
 	s.broker = broker.New(broker.Options{Limits: Limits(s.cfg), Admission: admission, Auth: chain,
-		ACL: authz, Audit: s.audit, Metrics: s.metrics, Log: s.log})
+		ACL: authz, Audit: s.audit, Metrics: s.metrics, Signed: s.signed, Log: s.log})
 	for _, lc := range s.cfg.Listeners {
 		l, err := s.buildListener(lc, admission)
 		if err != nil {
@@ -191,6 +196,9 @@ func (s *Server) Start() error {
 	s.stopWatch = cancel
 	if d := s.cfg.MQTT.SysInterval.D(); d > 0 {
 		go s.broker.RunSys(ctx, d, broker.SysInfo{Version: Version})
+	}
+	if s.signed != nil {
+		go s.sweepSigned(ctx)
 	}
 	if budget := s.memoryWatchBudget(); budget > 0 {
 		go s.broker.WatchMemory(ctx, budget, 250*time.Millisecond)

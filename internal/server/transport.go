@@ -94,6 +94,9 @@ func (s *Server) Reload() error {
 	if err := s.reloadPolicy(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := s.reloadSignedKeys(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, src := range s.tlsSources {
 		if err := src.Reload(); err != nil {
 			errs = append(errs, err)

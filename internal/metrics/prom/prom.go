@@ -69,6 +69,7 @@ var (
 	dAuth         = desc("authentications_total", "Authentication outcomes, by method and result.", "method", "result")
 	dACL          = desc("acl_denials_total", "Requests the ACL refused, by action.", "action")
 	dTLS          = desc("tls_handshakes_total", "TLS handshakes on MQTT listeners, by result.", "result")
+	dSigned       = desc("signed_refused_total", "Messages refused on signed topics, by reason.", "reason")
 	dSlow         = desc("slow_consumers_total", "Connections cut because they stopped reading for longer than the write timeout.")
 	dThrottled    = desc("publish_throttled_total", "PUBLISH packets that waited for the publish rate limits (back-pressure).")
 	dBans         = desc("bans", "Active bans.")
@@ -78,7 +79,7 @@ var (
 	qosLabels     = [3]string{"0", "1", "2"}
 	allCollectors = []*prometheus.Desc{dBuild, dStart, dConns, dConnsTotal, dRefused, dAccept, dDisconnects, dSessions,
 		dSubs, dRetained, dQueued, dMsgIn, dMsgOut, dBytesIn, dBytesOut, dDropped, dAuth, dACL, dTLS, dBans,
-		dBansApplied, dPanics, dLatency, dThrottled, dSlow}
+		dBansApplied, dPanics, dLatency, dThrottled, dSlow, dSigned}
 )
 
 // collector turns a snapshot into const metrics at each scrape.
@@ -144,6 +145,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(dBansApplied, m.BansApplied.Load())
 	counter(dThrottled, m.Throttled.Load())
 	counter(dSlow, m.SlowConsumers.Load())
+	for _, lv := range m.SignedRefused.Values() {
+		counter(dSigned, lv.Value, lv.Label)
+	}
 	counter(dPanics, m.Panics.Load())
 	cum, count, sum := m.Latency.Snapshot()
 	buckets := make(map[float64]uint64, len(cum))

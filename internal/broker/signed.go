@@ -1,0 +1,49 @@
+package broker
+
+import (
+	"github.com/moatmq/moat/internal/audit"
+	"github.com/moatmq/moat/internal/packet"
+	"github.com/moatmq/moat/internal/session"
+	"github.com/moatmq/moat/internal/signed"
+)
+
+// checkSigned enforces the signed-topics policy on a PUBLISH the ACL
+// allowed: on a signed topic the message must carry a fresh, valid
+// signature from the publisher's own key (docs/signed-topics.md). It
+// returns the refusal code (0: accepted), whether the connection must be
+// closed (an MQTT 3.x publisher whose rule says so), and whether the
+// message is a retransmission of one already accepted (to acknowledge
+// without routing it again).
+func (c *conn) checkSigned(p *packet.Publish, m *session.Message) (code packet.ReasonCode, disconnect, resent bool) {
+	v := c.b.signed
+	if v == nil || !v.Signed(p.Topic) {
+		return 0, false, false
+	}
+	msg := &signed.Message{Topic: p.Topic, Identity: c.identityName(), Version: c.version,
+		Payload: p.Payload, Retain: p.Retain}
+	if c.version == packet.V5 {
+		msg.Properties = &p.Properties
+	}
+	d, why := v.Check(msg)
+	if why == signed.OK {
+		if !d.Expiry.IsZero() && (m.Expiry.IsZero() || d.Expiry.Before(m.Expiry)) {
+			m.Expiry = d.Expiry // the signed expiry caps delivery
+		}
+		return 0, false, false
+	}
+	if why == signed.ReasonReplayed && p.Dup && p.QoS == 1 {
+		// A QoS 1 retransmission of a message accepted before: acknowledge,
+		// do not deliver twice. (QoS 2 duplicates never get here.)
+		return 0, false, true
+	}
+	c.b.metrics.SignedRefused.Add(why.String(), 1)
+	c.b.log.Debug("message refused on a signed topic", "client_id", c.clientID, "topic", p.Topic,
+		"reason", why.String(), "rule", d.Rule, "kid", d.KeyID)
+	detail := "signed topic " + p.Topic + ": " + why.String() + " (rule " + d.Rule
+	if d.KeyID != "" {
+		detail += ", key " + d.KeyID
+	}
+	c.b.record(audit.Event{Kind: audit.ACLDenied, Listener: c.info.Listener, Remote: c.info.Remote,
+		ClientID: c.clientID, Identity: c.identityName(), Reason: d.Code, Detail: detail + ")"})
+	return d.Code, d.Disconnect, false
+}
