@@ -18,11 +18,13 @@ Usage:
   moat passwd [flags] FILE add|delete|verify USER | list
   moat ban [--config FILE | --data-dir DIR] list | add TARGET | remove TARGET
   moat acl check|lint [--config FILE | --policy FILE] [flags]
+  moat doctor [--config FILE] [--format text|json|sarif] [--fail-on SEVERITY]
+  moat scan [flags] HOST:PORT|URL...
   moat bench fanin|pairs|fanout|shared|idle|connrate [flags]
   moat retained [--config FILE | --data-dir DIR] list|purge FILTER
   moat audit verify FILE...
-  moat store [--config FILE | --data-dir DIR] [--key-file F] check|rotate-key|recover|gen-key
   moat sign keygen|message|verify [flags]
+  moat store [--config FILE | --data-dir DIR] [--key-file F] check|rotate-key|recover|gen-key
   moat admin token [--config FILE | --data-dir DIR] add NAME | remove NAME | list
   moat version
 
@@ -49,18 +51,22 @@ func run(args []string) int {
 		return banCmd(args[1:])
 	case "acl":
 		return aclCmd(args[1:])
+	case "doctor":
+		return doctorCmd(args[1:])
+	case "scan":
+		return scanCmd(args[1:])
 	case "bench":
 		return benchCmd(args[1:])
 	case "retained":
 		return retainedCmd(args[1:])
 	case "audit":
 		return auditCmd(args[1:])
-	case "admin":
-		return adminCmd(args[1:])
-	case "store":
-		return storeCmd(args[1:])
 	case "sign":
 		return signCmd(args[1:])
+	case "store":
+		return storeCmd(args[1:])
+	case "admin":
+		return adminCmd(args[1:])
 	case "version", "--version":
 		fmt.Println("moat", version)
 		return 0
