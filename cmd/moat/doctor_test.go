@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moatmq/moat/internal/certs"
 	"github.com/moatmq/moat/internal/doctor"
 	"github.com/moatmq/moat/internal/firstrun"
 )
@@ -106,5 +107,42 @@ func TestDoctorFirstRun(t *testing.T) {
 	out, _ = doctorRun(t, 0, "--data-dir", dir, "--fail-on", "medium")
 	if strings.Contains(out, "CRITICAL") || strings.Contains(out, "HIGH") || strings.Contains(out, "does not exist") {
 		t.Errorf("first run report:\n%s", out)
+	}
+}
+
+// moat serve runs the critical checks of moat doctor before it opens a
+// listener: a private key readable by others stops the start (and
+// --check) unless the configuration acknowledges that finding.
+func TestServeRefusesCriticalFindings(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := certs.NewCA(filepath.Join(dir, "ca"), certs.CAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crt, key, err := ca.IssueServer(certs.LeafOptions{DNSNames: []string{"localhost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	crtFile, keyFile := filepath.Join(dir, "server.pem"), filepath.Join(dir, "server.key")
+	if err := certs.WritePair(crtFile, crt, keyFile, key, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(keyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	base := "data_dir: " + filepath.Join(dir, "data") + "\nlisteners:\n  - address: 127.0.0.1:0\n    transport: tls\n    tls: {cert: " +
+		crtFile + ", key: " + keyFile + "}\n"
+	refused := writeFile(t, "refused.yaml", base)
+	code, _, errOut := capture(t, func() int { return run([]string{"serve", "--check", "--config", refused}) })
+	if code != 1 || !strings.Contains(errOut, "MOAT-FILE-001") || !strings.Contains(errOut, "acknowledge") {
+		t.Fatalf("a world-readable key: exit %d\n%s", code, errOut)
+	}
+	acked := writeFile(t, "acked.yaml", base+"acknowledge: [\"MOAT-FILE-001@"+keyFile+"\"]\n")
+	if code, out, errOut := capture(t, func() int { return run([]string{"serve", "--check", "--config", acked}) }); code != 0 {
+		t.Fatalf("acknowledged: exit %d\n%s%s", code, out, errOut)
+	}
+	bad := writeFile(t, "bad.yaml", base+"acknowledge: [\"MOAT-NOPE-999\"]\n")
+	if code, _, errOut := capture(t, func() int { return run([]string{"serve", "--check", "--config", bad}) }); code != 1 {
+		t.Fatalf("an unknown finding ID acknowledged: exit %d\n%s", code, errOut)
 	}
 }

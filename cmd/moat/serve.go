@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/config"
+	"github.com/moatmq/moat/internal/doctor"
 	"github.com/moatmq/moat/internal/firstrun"
 	"github.com/moatmq/moat/internal/server"
 )
@@ -53,6 +54,11 @@ func serve(args []string) int {
 		cfg.Auth.AllowAnonymous = true
 		err = cfg.Validate()
 	}
+	if err == nil {
+		// The critical checks of moat doctor: a critical finding that the
+		// configuration does not acknowledge stops the start.
+		err = doctor.CheckStart(cfg, *cfgPath, cfg.Acknowledge)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "moat: %v\n", err)
 		return 1
@@ -87,6 +93,10 @@ func serve(args []string) int {
 			if err == nil && *anonymous {
 				next.Auth.AllowAnonymous = true
 				err = next.Validate()
+			}
+			if err == nil {
+				// A reload may not bring in what the start would refuse.
+				err = doctor.CheckStart(next, *cfgPath, next.Acknowledge)
 			}
 			return next, err
 		})

@@ -38,6 +38,14 @@ type Config struct {
 	// Auth.AllowAnonymous is set (every transport). Without it such a
 	// configuration refuses to start.
 	AllowInsecure bool `yaml:"allow_insecure"`
+	// Acknowledge lists the critical findings of moat doctor
+	// (docs/doctor.md) whose risk is accepted on purpose, so that moat
+	// serve starts despite them: a finding ID ("MOAT-FILE-001") accepts
+	// every finding of that ID, "ID@PATH" only the one at that key path or
+	// file. allow_insecure acknowledges MOAT-NET-001, MOAT-AUTH-001,
+	// MOAT-ACL-001, MOAT-ADMIN-001 and MOAT-AUTH-003 by itself. Default
+	// none.
+	Acknowledge []string `yaml:"acknowledge"`
 	// DataDir is the directory for generated certificates, credentials
 	// and, later, the store. A relative path is relative to the working
 	// directory. Default "moat-data".

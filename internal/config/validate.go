@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"regexp"
@@ -58,6 +59,11 @@ func (c *Config) validate() []*FieldError {
 	c.Limits.validate(&v)
 	c.Audit.validate(&v)
 	c.validateAdmin(&v)
+	for i, a := range c.Acknowledge {
+		if !acknowledgeRE.MatchString(a) {
+			v.addf(fmt.Sprintf("acknowledge[%d]", i), "%q: want a finding ID such as MOAT-FILE-001, optionally @PATH (see moat doctor)", a)
+		}
+	}
 	if len(c.SignedTopics.Rules) > 0 && c.SignedTopics.Keys == "" {
 		v.addf("signed_topics.keys", "must name the key registry when rules are set")
 	}
@@ -456,3 +462,7 @@ func (c *Config) validateAdmin(v *collector) {
 			"need allow_insecure: true", a.Listen)
 	}
 }
+
+// acknowledgeRE is the shape of an acknowledge entry; moat serve checks
+// that the ID exists.
+var acknowledgeRE = regexp.MustCompile(`^MOAT-[A-Z]+-[0-9]{3}(@.+)?$`)
