@@ -189,9 +189,9 @@ func (c *conn) readLoop() error {
 		if err != nil {
 			return err
 		}
-		c.b.metrics.BytesIn.Add(uint64(packetSize(len(body))))
+		c.b.metrics.BytesIn.Add(uint64(h.Size()))
 		if h.Type == packet.PUBLISH {
-			if err := c.throttle(packetSize(len(body))); err != nil {
+			if err := c.throttle(h.Size()); err != nil {
 				return err
 			}
 			// The hot path decodes into the connection's own struct; the
@@ -388,18 +388,4 @@ func (c *conn) sendAck(t packet.Type, id uint16, code packet.ReasonCode) {
 
 func (c *conn) send(p packet.Packet) {
 	c.enqueue(outItem{kind: outPacket, pkt: p})
-}
-
-// packetSize is the size on the wire of a packet whose body is n bytes: a
-// type byte, the remaining length as a variable byte integer, the body.
-func packetSize(n int) int {
-	switch {
-	case n < 128:
-		return n + 2
-	case n < 16384:
-		return n + 3
-	case n < 2097152:
-		return n + 4
-	}
-	return n + 5
 }
