@@ -165,6 +165,7 @@ func Check(cfg *config.Config, opts Options) []Finding {
 	c.acl()
 	c.files()
 	if !opts.CriticalOnly {
+		c.signedTopics()
 		c.settings()
 		c.passwords()
 		c.certificates()

@@ -222,6 +222,24 @@ func TestCheckFindings(t *testing.T) {
 			absent: []string{IDAnonymousExposed},
 		},
 		{
+			name: "signed topics: retain allowed, a bad rule, a missing registry, replay after restart",
+			mutate: func(_ *fixture, c *config.Config) {
+				c.SignedTopics = config.SignedTopics{Keys: "/nonexistent/keys.json", AllowReplayAfterRestart: true,
+					Rules: []config.SignedRule{
+						{Topics: []string{"plant/+/cmd"}, Retain: true},
+						{Topics: []string{"locks/#"}, Replay: "sometimes"},
+					}}
+			},
+			want: [][2]string{
+				{IDSignedRetain, "signed_topics.rules[0].retain"},
+				{IDSignedPolicy, "signed_topics.rules"},
+				{IDSignedPolicy, "signed_topics.allow_replay_after_restart"},
+				{IDSignedPolicy, "signed_topics.keys"},
+				{IDFileMissing, "signed_topics.keys"},
+			},
+			msgs: []string{"delivered again to every later subscriber", "does not load"},
+		},
+		{
 			name:   "no ACL on loopback",
 			mutate: func(_ *fixture, c *config.Config) { c.ACL.File = "" },
 			want:   [][2]string{{IDNoACLLoopback, "acl.file"}},

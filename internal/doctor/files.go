@@ -78,6 +78,8 @@ func (c *checker) namedFiles() []namedFile {
 		add("admin.client_ca", a.ClientCA, rolePublic, false)
 		add("admin.tokens_file", cfg.AdminTokensFile(), roleSecret, true)
 	}
+	// Public keys, but whoever may write the registry may add a key.
+	add("signed_topics.keys", cfg.SignedTopics.Keys, rolePublic, false)
 	add("audit.file", cfg.AuditFile(), roleLog, true)
 	return out
 }
