@@ -168,7 +168,12 @@ func parseLine(s string) (line, error) {
 		return line{}, err
 	}
 	fields := strings.Split(rest, ":")
-	encoded := strings.TrimRight(fields[0], " \t")
+	encoded := strings.TrimRight(fields[0], " \t\r")
+	if strings.ContainsAny(encoded, " \t\r") {
+		// base64 decoders skip '\r': a hash must not carry white space
+		// inside, or the file would not read back the way it was written.
+		return line{}, fmt.Errorf("user %q: the hash contains white space", user)
+	}
 	h, err := parseHash(encoded)
 	if err != nil {
 		return line{}, fmt.Errorf("user %q: %v", user, err)
