@@ -8,7 +8,6 @@ package test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -17,9 +16,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/moatmq/moat/internal/testutil/syncbuf"
 
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/server"
@@ -30,25 +30,11 @@ import (
 // to the package folder (go test's working directory).
 const transportDir = "transport"
 
-// logBuffer is an io.Writer safe for concurrent use that keeps the broker
-// log for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// logBuffer is a buffer safe for concurrent writers, with helpers for
+// these tests.
+type logBuffer struct{ syncbuf.Buffer }
 
 // String is the whole log so far.
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // lines returns the log lines that contain every one of parts.
 func (b *logBuffer) lines(parts ...string) []string {

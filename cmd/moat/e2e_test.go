@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"os"
@@ -9,32 +8,17 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/moatmq/moat/internal/testutil/syncbuf"
+
 	"github.com/moatmq/moat/internal/testutil"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the writer goroutine of exec and
-// the test reading it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+// lockedBuffer is a buffer safe for concurrent writers.
+type lockedBuffer = syncbuf.Buffer
 
 // buildMoat compiles ./cmd/moat into a temporary directory.
 func buildMoat(t *testing.T) string {

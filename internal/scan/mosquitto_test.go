@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bytes"
 	"context"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -14,9 +13,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/moatmq/moat/internal/testutil/syncbuf"
 
 	"github.com/moatmq/moat/internal/certs"
 	"github.com/moatmq/moat/internal/doctor"
@@ -31,6 +31,9 @@ const mosquittoBin = "/usr/sbin/mosquitto"
 func startMosquitto(t *testing.T, conf string) string {
 	t.Helper()
 	if _, err := os.Stat(mosquittoBin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mosquitto not installed (%s); scripts/deps installs it in CI", mosquittoBin)
+		}
 		t.Skipf("mosquitto not installed (%s)", mosquittoBin)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -74,23 +77,8 @@ func startMosquitto(t *testing.T, conf string) string {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's two writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a buffer safe for concurrent writers.
+type syncBuffer = syncbuf.Buffer
 
 // mosquittoHash is a Mosquitto 2 password hash ($7$, PBKDF2-SHA512).
 func mosquittoHash(t *testing.T, pw string) string {
@@ -132,6 +120,9 @@ func TestScanMosquittoInsecure(t *testing.T) {
 func TestScanMosquittoSecure(t *testing.T) {
 	t.Parallel()
 	if _, err := os.Stat(mosquittoBin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mosquitto not installed (%s); scripts/deps installs it in CI", mosquittoBin)
+		}
 		t.Skipf("mosquitto not installed (%s)", mosquittoBin)
 	}
 	dir := t.TempDir()

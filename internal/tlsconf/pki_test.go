@@ -1,7 +1,6 @@
 package tlsconf_test
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,10 +14,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/moatmq/moat/internal/testutil/syncbuf"
 )
 
 // serials makes every certificate of a test run distinct.
@@ -218,20 +218,5 @@ func replaceFile(t testing.TB, path string, data []byte) {
 	}
 }
 
-// logBuffer is an io.Writer safe for concurrent slog handlers.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// logBuffer is a buffer safe for concurrent writers.
+type logBuffer = syncbuf.Buffer
