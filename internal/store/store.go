@@ -16,6 +16,7 @@ package store
 import (
 	"time"
 
+	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
 )
@@ -37,6 +38,14 @@ type Session struct {
 	Subscriptions []Subscription
 	Will          *session.Message
 	WillDelay     time.Duration
+	// Groups, Method, Anonymous and Topics complete the owner's identity,
+	// so that a session restored at start-up is checked at delivery as its
+	// owner was while it is offline: group rules still grant, a token's
+	// topics claim still narrows.
+	Groups    []string
+	Method    string
+	Anonymous bool
+	Topics    *auth.TopicGrant
 }
 
 // Store persists broker state. Implementations are safe for concurrent use.
@@ -96,6 +105,10 @@ type Restored struct {
 	// connected); the broker decides what to do with such a queue.
 	Session *Session
 	Queue   []Queued // ordered by Seq
+	// Inbound lists the client's QoS 2 packet ids that were received and
+	// acknowledged with PUBREC but not yet released (PUBREL), ascending: a
+	// resent PUBLISH with one of them is not delivered again.
+	Inbound []uint16
 }
 
 // Queued is a message of a session's queue.
@@ -115,12 +128,15 @@ const (
 	OpDequeue
 	OpSetRetained
 	OpDeleteRetained
+	OpAddInbound
+	OpRemoveInbound
 )
 
 // Op is one write of a Batch. Which fields are set depends on Kind: Session
 // for OpSaveSession; ClientID for OpDeleteSession; ClientID, Seq and Msg for
 // OpEnqueue; ClientID and Seq for OpDequeue; Msg for OpSetRetained; Topic
-// for OpDeleteRetained.
+// for OpDeleteRetained; ClientID and Seq (the packet id) for OpAddInbound
+// and OpRemoveInbound.
 type Op struct {
 	Kind     OpKind
 	ClientID string
@@ -164,6 +180,17 @@ func (b *Batch) SetRetained(m *session.Message) {
 // DeleteRetained adds a DeleteRetained write.
 func (b *Batch) DeleteRetained(topic string) {
 	b.Ops = append(b.Ops, Op{Kind: OpDeleteRetained, Topic: topic})
+}
+
+// AddInbound records that the client's QoS 2 PUBLISH with packet id id was
+// received and is awaiting PUBREL. DeleteSession forgets it too.
+func (b *Batch) AddInbound(clientID string, id uint16) {
+	b.Ops = append(b.Ops, Op{Kind: OpAddInbound, ClientID: clientID, Seq: uint64(id)})
+}
+
+// RemoveInbound forgets an inbound QoS 2 packet id once PUBREL arrived.
+func (b *Batch) RemoveInbound(clientID string, id uint16) {
+	b.Ops = append(b.Ops, Op{Kind: OpRemoveInbound, ClientID: clientID, Seq: uint64(id)})
 }
 
 // Len is the number of writes in b.

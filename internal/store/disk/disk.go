@@ -347,6 +347,7 @@ func (s *Store) apply(b *store.Batch, durable bool) error {
 		case store.OpDeleteSession:
 			kb.delete(sessionKey(op.ClientID))
 			kb.deletePrefix(queuePrefix(op.ClientID))
+			kb.deletePrefix(clientPrefix(prefixInbound, op.ClientID))
 		case store.OpEnqueue:
 			if op.Msg == nil {
 				return fmt.Errorf("store: Enqueue without a message")
@@ -365,6 +366,16 @@ func (s *Store) apply(b *store.Batch, durable bool) error {
 			kb.set(k, s.seal.seal(nil, k, scratch))
 		case store.OpDeleteRetained:
 			kb.delete(retainedKey(op.Topic))
+		case store.OpAddInbound, store.OpRemoveInbound:
+			if op.Seq == 0 || op.Seq > 0xffff {
+				return fmt.Errorf("store: inbound packet id %d out of range", op.Seq)
+			}
+			k := inboundKey(op.ClientID, uint16(op.Seq))
+			if op.Kind == store.OpRemoveInbound {
+				kb.delete(k)
+				break
+			}
+			kb.set(k, s.seal.seal(nil, k, []byte{kindInbound}))
 		default:
 			return fmt.Errorf("store: unknown write kind %d", op.Kind)
 		}
@@ -439,6 +450,13 @@ func (s *Store) load(onBad func(key []byte, err error)) (*store.Snapshot, error)
 			}
 			r := client(id)
 			r.Queue = append(r.Queue, store.Queued{Seq: seq, Msg: m})
+		case strings.HasPrefix(string(k), prefixInbound):
+			id, pid, ok := parseInboundKey(k)
+			if !ok || len(plain) != 1 || plain[0] != kindInbound {
+				return errMalformed
+			}
+			r := client(id)
+			r.Inbound = append(r.Inbound, pid)
 		case strings.HasPrefix(string(k), prefixRetained):
 			m, err := decodeMessage(plain)
 			if err != nil {

@@ -14,7 +14,10 @@ import (
 //	0: development stores written before the format record existed; the
 //	   records are those of version 1.
 //	1: the format record, the key id record, keys.go, record.go, seal.go.
-const formatVersion = 1
+//	2: inbound QoS 2 records (keys.go) and the identity section of session
+//	   records (record.go); a store of format 1 is one of format 2 without
+//	   them, so the migration only writes the format record.
+const formatVersion = 2
 
 // migrations[v] upgrades a store of format v to v+1. Each ends by writing
 // the new format record in the same durable batch as its last change, so a
@@ -23,6 +26,11 @@ var migrations = map[uint64]func(s *Store) error{
 	0: func(s *Store) error {
 		var b kvBatch
 		b.set(keyFormat, formatRecord(1))
+		return s.eng.write(&b, true)
+	},
+	1: func(s *Store) error {
+		var b kvBatch
+		b.set(keyFormat, formatRecord(2))
 		return s.eng.write(&b, true)
 	},
 }

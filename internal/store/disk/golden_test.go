@@ -12,7 +12,8 @@ import (
 	"github.com/moatmq/moat/internal/store/storetest"
 )
 
-// The golden files pin the on-disk format of version 1: record encodings
+// The golden files pin the on-disk format (version 1, plus the session
+// identity section of version 2): record encodings
 // (testdata/records.golden) and a whole store written by this version
 // (testdata/store-v1, key testKey). A change that breaks either is a
 // format change: raise formatVersion and add a migration, then regenerate
@@ -24,7 +25,9 @@ func goldenRecords() map[string][]byte {
 		"message": encodeMessage(nil, storetest.FullMessage("a/b")),
 		"small":   encodeMessage(nil, storetest.Msg("t", 1)),
 		"session": encodeSession(nil, storetest.FullSession("c")),
-		"sealed":  newSealer(testKey).seal(nil, queueKey("c", 1), encodeMessage(nil, storetest.FullMessage("a/b"))),
+		// Format 2.
+		"session-identity": encodeSession(nil, storetest.IdentitySession("c")),
+		"sealed":           newSealer(testKey).seal(nil, queueKey("c", 1), encodeMessage(nil, storetest.FullMessage("a/b"))),
 	}
 }
 
@@ -32,7 +35,7 @@ func TestGoldenRecords(t *testing.T) {
 	path := filepath.Join("testdata", "records.golden")
 	if *update {
 		var b strings.Builder
-		for _, name := range []string{"message", "small", "session", "sealed"} {
+		for _, name := range []string{"message", "small", "session", "sealed", "session-identity"} {
 			b.WriteString(name + " " + hex.EncodeToString(goldenRecords()[name]) + "\n")
 		}
 		must(t, os.WriteFile(path, []byte(b.String()), 0o644))
@@ -47,7 +50,7 @@ func TestGoldenRecords(t *testing.T) {
 		golden[name] = v
 	}
 	now := goldenRecords()
-	for _, name := range []string{"message", "small", "session"} {
+	for _, name := range []string{"message", "small", "session", "session-identity"} {
 		if string(golden[name]) != string(now[name]) {
 			t.Errorf("%s record encoding changed: a format change (see the comment above)", name)
 		}
@@ -59,6 +62,9 @@ func TestGoldenRecords(t *testing.T) {
 	s, err := decodeSession("c", golden["session"])
 	if err != nil || !storetest.Equal(s, storetest.FullSession("c")) {
 		t.Errorf("golden session: %v", err)
+	}
+	if s, err := decodeSession("c", golden["session-identity"]); err != nil || !storetest.Equal(s, storetest.IdentitySession("c")) {
+		t.Errorf("golden session with identity: %v", err)
 	}
 	plain, err := newSealer(testKey).open(queueKey("c", 1), golden["sealed"])
 	must(t, err)

@@ -12,6 +12,8 @@ import (
 //	session/<client id>                a session record
 //	queue/<uvarint len><client id><seq as 8 bytes big-endian>
 //	retained/<topic>                   a retained message
+//	inbound/<uvarint len><client id><packet id as 2 bytes big-endian>
+//	                                   an inbound QoS 2 id awaiting PUBREL (format 2)
 //
 // Client ids and topics are arbitrary bytes. A session or retained key holds
 // its name as the key's whole remainder, so no escaping is needed; a queue
@@ -23,6 +25,7 @@ const (
 	prefixSession  = "session/"
 	prefixQueue    = "queue/"
 	prefixRetained = "retained/"
+	prefixInbound  = "inbound/"
 )
 
 // Meta record names.
@@ -33,7 +36,7 @@ var (
 
 // dataPrefixes are the prefixes of the records that hold broker state, in
 // the order Load, Check and copies read them.
-var dataPrefixes = []string{prefixSession, prefixQueue, prefixRetained}
+var dataPrefixes = []string{prefixSession, prefixQueue, prefixRetained, prefixInbound}
 
 func sessionKey(clientID string) []byte {
 	return append([]byte(prefixSession), clientID...)
@@ -44,15 +47,37 @@ func retainedKey(topic string) []byte {
 }
 
 // queuePrefix is the key prefix of a client's queue.
-func queuePrefix(clientID string) []byte {
-	k := make([]byte, 0, len(prefixQueue)+binary.MaxVarintLen64+len(clientID)+8)
-	k = append(k, prefixQueue...)
+func queuePrefix(clientID string) []byte { return clientPrefix(prefixQueue, clientID) }
+
+func queueKey(clientID string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(queuePrefix(clientID), seq)
+}
+
+// clientPrefix is the key prefix of a client's records under prefix p.
+func clientPrefix(p, clientID string) []byte {
+	k := make([]byte, 0, len(p)+binary.MaxVarintLen64+len(clientID)+8)
+	k = append(k, p...)
 	k = binary.AppendUvarint(k, uint64(len(clientID)))
 	return append(k, clientID...)
 }
 
-func queueKey(clientID string, seq uint64) []byte {
-	return binary.BigEndian.AppendUint64(queuePrefix(clientID), seq)
+func inboundKey(clientID string, id uint16) []byte {
+	return binary.BigEndian.AppendUint16(clientPrefix(prefixInbound, clientID), id)
+}
+
+// parseInboundKey splits an inbound key into client id and packet id.
+func parseInboundKey(k []byte) (clientID string, id uint16, ok bool) {
+	if len(k) < len(prefixInbound) || string(k[:len(prefixInbound)]) != prefixInbound {
+		return "", 0, false
+	}
+	rest := k[len(prefixInbound):]
+	n, w := binary.Uvarint(rest)
+	if w <= 0 || uint64(len(rest)-w) != n+2 {
+		return "", 0, false
+	}
+	rest = rest[w:]
+	id = binary.BigEndian.Uint16(rest[n:])
+	return string(rest[:n]), id, id != 0
 }
 
 // parseQueueKey splits a queue key into client id and sequence number.
@@ -101,6 +126,10 @@ func recordName(k []byte) string {
 		}
 	case len(s) >= len(prefixSession) && s[:len(prefixSession)] == prefixSession:
 		return "session " + q(s[len(prefixSession):])
+	case len(s) >= len(prefixInbound) && s[:len(prefixInbound)] == prefixInbound:
+		if id, pid, ok := parseInboundKey(k); ok {
+			return fmt.Sprintf("inbound %s packet id %d", q(id), pid)
+		}
 	case len(s) >= len(prefixRetained) && s[:len(prefixRetained)] == prefixRetained:
 		return "retained " + q(s[len(prefixRetained):])
 	case len(s) >= len(prefixMeta) && s[:len(prefixMeta)] == prefixMeta:

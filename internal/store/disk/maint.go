@@ -19,7 +19,7 @@ type Report struct {
 	Bytes      int64  // size of the live generation's files
 
 	// Readable records by kind (for Recover: copied).
-	Sessions, Queued, Retained int
+	Sessions, Queued, Retained, Inbound int
 	// Problems lists the records or key ranges that could not be read, at
 	// most maxProblems of them; ProblemCount counts them all.
 	Problems     []Problem
@@ -89,6 +89,7 @@ func Check(dir string, key []byte) (*Report, error) {
 			r.Sessions++
 		}
 		r.Queued += len(c.Queue)
+		r.Inbound += len(c.Inbound)
 	}
 	return r, nil
 }
@@ -121,6 +122,11 @@ func copyRecords(src, dst *Store, r *Report, onBad func([]byte, error)) error {
 			}
 			_, err = decodeMessage(plain)
 			r.Queued++
+		case strings.HasPrefix(string(k), prefixInbound):
+			if _, _, ok := parseInboundKey(k); !ok || len(plain) != 1 || plain[0] != kindInbound {
+				return errMalformed
+			}
+			r.Inbound++
 		default:
 			_, err = decodeMessage(plain)
 			r.Retained++

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"time"
 
+	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
 	"github.com/moatmq/moat/internal/store"
@@ -30,6 +31,11 @@ import (
 const (
 	kindMessage byte = 'M'
 	kindSession byte = 'S'
+	kindInbound byte = 'I' // the whole plaintext of an inbound record
+
+	// identityExt starts the optional identity section of a session record
+	// (format 2): groups, method, anonymous, topics grant.
+	identityExt byte = 'X'
 )
 
 // errMalformed is the decoding failure of a record whose envelope was intact
@@ -109,9 +115,37 @@ func encodeSession(b []byte, s *store.Session) []byte {
 		b = binary.AppendUvarint(b, uint64(sub.SubID))
 	}
 	if s.Will == nil {
-		return append(b, 0)
+		b = append(b, 0)
+	} else {
+		b = appendMessageFields(append(b, 1), s.Will)
 	}
-	return appendMessageFields(append(b, 1), s.Will)
+	if len(s.Groups) == 0 && s.Method == "" && !s.Anonymous && s.Topics == nil {
+		return b // the record of format 1
+	}
+	b = append(b, identityExt)
+	b = appendStrings(b, s.Groups)
+	b = appendString(b, s.Method)
+	var flags byte
+	if s.Anonymous {
+		flags |= 1
+	}
+	if s.Topics != nil {
+		flags |= 2
+	}
+	b = append(b, flags)
+	if s.Topics != nil {
+		b = appendStrings(b, s.Topics.Publish)
+		b = appendStrings(b, s.Topics.Subscribe)
+	}
+	return b
+}
+
+func appendStrings(b []byte, l []string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(l)))
+	for _, s := range l {
+		b = appendString(b, s)
+	}
+	return b
 }
 
 // reader decodes a record's plaintext. The first failure sticks: later
@@ -269,10 +303,41 @@ func decodeSession(clientID string, b []byte) (*store.Session, error) {
 	default:
 		r.fail()
 	}
+	if len(r.b) > 0 && r.err == nil {
+		if r.byte() != identityExt {
+			r.fail()
+		}
+		s.Groups = r.strings()
+		s.Method = r.string()
+		flags := r.byte()
+		if flags&^3 != 0 {
+			r.fail()
+		}
+		s.Anonymous = flags&1 != 0
+		if flags&2 != 0 {
+			s.Topics = &auth.TopicGrant{Publish: r.strings(), Subscribe: r.strings()}
+		}
+	}
 	if err := r.end(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// strings reads a list written by appendStrings; nil when empty.
+func (r *reader) strings() []string {
+	n := r.count() // each entry takes at least a byte: bounded by the record
+	if n == 0 || r.err != nil {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for range n {
+		out = append(out, r.string())
+		if r.err != nil {
+			return nil
+		}
+	}
+	return out
 }
 
 func (r *reader) subscription(sub *store.Subscription) {

@@ -3,6 +3,7 @@ package disk
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -271,7 +272,7 @@ func TestFormatVersion(t *testing.T) {
 	rawSet(t, e, keyFormat, formatRecord(formatVersion+1))
 	must(t, e.close())
 	_, err := Open(o)
-	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), "format 2") {
+	if !errors.Is(err, ErrNewerFormat) || !strings.Contains(err.Error(), fmt.Sprintf("format %d", formatVersion+1)) {
 		t.Fatalf("newer format: %v", err)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmq/moat/internal/auth"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
 	"github.com/moatmq/moat/internal/store"
@@ -45,6 +46,8 @@ func Run(t *testing.T, open Opener) {
 		{"ArbitraryNames", testArbitraryNames},
 		{"NoAliasing", testNoAliasing},
 		{"Closed", testClosed},
+		{"Inbound", testInbound},
+		{"IdentitySection", testIdentitySection},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,6 +138,15 @@ func FullSession(id string) *store.Session {
 		Will:      FullMessage("will/" + id),
 		WillDelay: 30 * time.Second,
 	}
+}
+
+// IdentitySession is FullSession with every identity field set.
+func IdentitySession(id string) *store.Session {
+	s := FullSession(id)
+	s.Groups = []string{"ops", "fleet/eu"}
+	s.Method = "jwt"
+	s.Topics = &auth.TopicGrant{Publish: []string{"dev/" + id + "/#"}, Subscribe: []string{"cmd/" + id, "x/+"}}
+	return s
 }
 
 // Msg is a small message for queue tests.
@@ -625,4 +637,52 @@ func testClosed(t *testing.T, open Opener) {
 	if _, err := s.Load(); err == nil {
 		t.Fatal("Load after Close succeeded")
 	}
+}
+
+func testInbound(t *testing.T, open Opener) {
+	s, dir := openT(t, open)
+	var b store.Batch
+	b.SaveSession(FullSession("c"))
+	b.AddInbound("c", 7)
+	b.AddInbound("c", 3)
+	b.AddInbound("c", 65535)
+	b.AddInbound("other", 7)
+	must(t, s.Apply(&b))
+	b.Reset()
+	b.RemoveInbound("c", 3)
+	b.RemoveInbound("c", 4) // not there: no error
+	must(t, s.ApplyNoSync(&b))
+	must(t, s.Sync())
+	if r := find(load(t, s), "c"); r == nil || !reflect.DeepEqual(r.Inbound, []uint16{7, 65535}) {
+		t.Fatalf("inbound ids: %+v", r)
+	}
+	must(t, s.Close())
+	s = open(t, dir)
+	t.Cleanup(func() { s.Close() })
+	if r := find(load(t, s), "c"); r == nil || !reflect.DeepEqual(r.Inbound, []uint16{7, 65535}) {
+		t.Fatalf("inbound ids after reopening: %+v", r)
+	}
+	must(t, s.DeleteSession("c"))
+	if r := find(load(t, s), "c"); r != nil {
+		t.Fatalf("inbound ids outlived DeleteSession: %+v", r)
+	}
+	if r := find(load(t, s), "other"); r == nil || !reflect.DeepEqual(r.Inbound, []uint16{7}) {
+		t.Fatalf("another client's inbound ids: %+v", r)
+	}
+	b.Reset()
+	b.AddInbound("c", 0)
+	if err := s.Apply(&b); err == nil {
+		t.Fatal("packet id 0 accepted")
+	}
+}
+
+func testIdentitySection(t *testing.T, open Opener) {
+	s, _ := openT(t, open)
+	want := IdentitySession("c")
+	must(t, s.SaveSession(want))
+	anon := &store.Session{ClientID: "a", Version: packet.V311, ExpiryAfter: time.Minute, Anonymous: true, Method: "anonymous"}
+	must(t, s.SaveSession(anon))
+	snap := load(t, s)
+	wantEqual(t, "session with identity", find(snap, "c").Session, want)
+	wantEqual(t, "anonymous session", find(snap, "a").Session, anon)
 }
