@@ -7,6 +7,7 @@ import (
 
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
+	"github.com/moatmq/moat/internal/store"
 )
 
 // This file holds the broker's query functions for administrators (the
@@ -63,7 +64,7 @@ func (b *Broker) PurgeRetained(filter string) (int, error) {
 		return true
 	})
 	for _, m := range matched {
-		if err := b.store.DeleteRetained(m.Topic); err != nil {
+		if err := b.write(store.Op{Kind: store.OpDeleteRetained, Topic: m.Topic}); err != nil {
 			if first == nil {
 				first = err
 			}
@@ -71,6 +72,9 @@ func (b *Broker) PurgeRetained(filter string) (int, error) {
 		}
 		r.removeLocked(m)
 		n++
+	}
+	if err := b.durableTo(b.writeMark()); err != nil && first == nil {
+		first = err
 	}
 	return n, first
 }

@@ -96,7 +96,11 @@ type Options struct {
 	Audit     audit.Sink
 	Metrics   *metrics.Metrics
 	Store     store.Store
-	Log       *slog.Logger
+	// HoldAcks makes acknowledgements that promise durability wait for a
+	// Store.Sync covering their writes (a strict durable store); without
+	// it the store's Apply is trusted as it is.
+	HoldAcks bool
+	Log      *slog.Logger
 	// Router delivers routed messages; nil means local delivery only.
 	Router Router
 	// Signed enforces the signed-topics policy; nil: no signed topics.
@@ -132,6 +136,9 @@ type Broker struct {
 	memOver   atomic.Bool          // over the memory budget (WatchMemory)
 	signed    *signed.Verifier     // nil: no signed topics
 	idBuckets limits.SharedBuckets // per-identity publish buckets
+
+	holdAcks        bool          // Options.HoldAcks (durable.go)
+	written, synced atomic.Uint64 // writes made; writes known durable
 }
 
 // New builds a broker.
@@ -144,6 +151,7 @@ func New(o Options) *Broker {
 		audit:    o.Audit,
 		metrics:  o.Metrics,
 		store:    o.Store,
+		holdAcks: o.HoldAcks,
 		signed:   o.Signed,
 		log:      o.Log,
 		subs:     topic.NewTree[*subscription](4096),

@@ -104,6 +104,11 @@ type conn struct {
 	signal    chan struct{} // capacity 1: the queue is not empty
 	drained   chan struct{} // capacity 1: the writer took a batch
 
+	// Acknowledgements held until the store is durable (durable.go); read
+	// loop only.
+	held     []outItem
+	heldMark uint64
+
 	// Writer state.
 	batchNow time.Time // when the writer took its current batch (latency metric)
 	wbuf     []byte
@@ -212,6 +217,12 @@ func (c *conn) readLoop() error {
 		}
 		if c.closed.Load() {
 			return errClosed
+		}
+		if len(c.held) > 0 && (c.r.Buffered() == 0 || len(c.held) >= maxHeldAcks) {
+			// Nothing more to read at once: one Sync for everything held.
+			if err := c.releaseHeld(); err != nil {
+				return err
+			}
 		}
 		if err := c.waitDrained(); err != nil {
 			return err

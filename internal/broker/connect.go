@@ -77,6 +77,7 @@ func (c *conn) connect() bool {
 	}
 	c.applyClientLimits(cp)
 	expiry := c.sessionExpiry(cp)
+	before := b.writeMark()
 	s, present, err := b.attach(c, cp.CleanStart, expiry)
 	if errors.Is(err, errNotOwner) {
 		b.record(audit.Event{Kind: audit.SessionTakeoverRefused, Listener: c.info.Listener, Remote: c.info.Remote,
@@ -89,6 +90,11 @@ func (c *conn) connect() bool {
 		return false
 	}
 	c.sess = s
+	if err := b.durableTo(b.markSince(before)); err != nil {
+		// The next acknowledgement that needs the store ends the
+		// connection; the session itself is in memory.
+		b.log.Error("store: sync failed after CONNECT", "client_id", c.clientID, "error", err)
+	}
 	ack := c.connack(cp, present, expiry)
 	_ = c.nc.SetReadDeadline(time.Time{})
 	b.record(audit.Event{Kind: audit.ConnectionAccepted, Listener: c.info.Listener, Remote: c.info.Remote,

@@ -34,7 +34,7 @@ func (c *conn) handle(pk packet.Packet) error {
 	case *packet.Subscribe:
 		return c.handleSubscribe(p)
 	case *packet.Unsubscribe:
-		c.handleUnsubscribe(p)
+		return c.handleUnsubscribe(p)
 	case *packet.Pingreq:
 		c.send(&packet.Pingresp{})
 	case *packet.Disconnect:
@@ -53,6 +53,7 @@ func (c *conn) handle(pk packet.Packet) error {
 // feature checks, authorization, retain, routing, then the acknowledgement.
 func (c *conn) handlePublish(p *packet.Publish) error {
 	b := c.b
+	before := b.writeMark()
 	b.metrics.MessagesIn[p.QoS].Add(1)
 	if err := c.resolveAlias(p); err != nil {
 		return err
@@ -71,7 +72,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		if dup {
 			// Exactly once: a resent PUBLISH before PUBREL is not routed
 			// again [MQTT-4.3.3-9].
-			c.sendAck(packet.PUBREC, p.PacketID, 0)
+			c.ackAfter(outItem{kind: outAck, typ: packet.PUBREC, id: p.PacketID}, 0)
 			return nil
 		}
 		if full {
@@ -137,12 +138,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	switch p.QoS {
 	case 1:
-		c.sendAck(packet.PUBACK, p.PacketID, c.ackCode(code))
+		c.ackAfter(outItem{kind: outAck, typ: packet.PUBACK, id: p.PacketID, code: c.ackCode(code)}, b.markSince(before))
 	case 2:
 		if !code.IsError() {
 			c.sess.inQoS2Add(p.PacketID)
 		}
-		c.sendAck(packet.PUBREC, p.PacketID, c.ackCode(code))
+		c.ackAfter(outItem{kind: outAck, typ: packet.PUBREC, id: p.PacketID, code: c.ackCode(code)}, b.markSince(before))
 	}
 	return nil
 }
@@ -180,11 +181,14 @@ func (c *conn) resolveAlias(p *packet.Publish) error {
 }
 
 func (c *conn) handlePubrel(p *packet.Pubrel) error {
+	before := c.b.writeMark()
 	code := packet.Success
 	if !c.sess.inQoS2Remove(p.PacketID) {
 		code = packet.PacketIdentifierNotFound
 	}
-	c.sendAck(packet.PUBCOMP, p.PacketID, c.ackCode(code))
+	// The id may be reused after PUBCOMP: its release must be durable
+	// first, or a restart would take the next message for a resend.
+	c.ackAfter(outItem{kind: outAck, typ: packet.PUBCOMP, id: p.PacketID, code: c.ackCode(code)}, c.b.markSince(before))
 	return nil
 }
 
@@ -211,6 +215,7 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 // handleSubscribe answers each filter with its own reason code.
 func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 	b := c.b
+	before := b.writeMark()
 	var subID uint32
 	if p.Properties.Has(packet.PropSubscriptionIdentifier) {
 		if !b.lim.SubscriptionIdentifiers {
@@ -229,6 +234,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) error {
 				retained = append(retained, sub)
 			}
 		}
+	}
+	// A granted subscription of a persistent session is on disk before
+	// SUBACK: messages acknowledged to publishers from now on are queued
+	// for it across a crash.
+	if err := c.syncBeforeControl(before); err != nil {
+		return err
 	}
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, sub := range retained {
@@ -286,7 +297,8 @@ func (c *conn) subscribeOne(req *packet.Subscription, subID uint32) (*subscripti
 	return sub, isNew, packet.ReasonCode(opts.QoS)
 }
 
-func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) {
+func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) error {
+	before := c.b.writeMark()
 	codes := make([]packet.ReasonCode, len(p.Filters))
 	for i, f := range p.Filters {
 		if c.sess.removeSubscription(f) {
@@ -295,7 +307,11 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) {
 			codes[i] = packet.NoSubscriptionExisted
 		}
 	}
+	if err := c.syncBeforeControl(before); err != nil {
+		return err
+	}
 	c.send(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes})
+	return nil
 }
 
 // handleAuth runs MQTT 5 re-authentication (AUTH 0x19, then 0x18 rounds)

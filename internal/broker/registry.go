@@ -8,6 +8,7 @@ import (
 	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
+	"github.com/moatmq/moat/internal/store"
 )
 
 var (
@@ -54,13 +55,13 @@ func (b *Broker) attach(c *conn, cleanStart bool, expiry time.Duration) (*Sessio
 			b.metrics.SessionsCurrent.Add(1)
 		}
 		s.mu.Lock()
-		oldVersion, oldExpiry, oldSubject := s.version, s.expiry, s.subject.Load()
-		s.version, s.expiry = c.version, expiry
+		oldVersion, oldExpiry, oldSubject, oldOffline := s.version, s.expiry, s.subject.Load(), s.offlineSince
+		s.version, s.expiry, s.offlineSince = c.version, expiry, time.Time{}
 		s.subject.Store(c.subject)
 		if err := s.saveLocked(); err != nil {
 			// Nothing changes when the record cannot be written: a resumed
 			// session stays offline as it was, a new one is dropped.
-			s.version, s.expiry = oldVersion, oldExpiry
+			s.version, s.expiry, s.offlineSince = oldVersion, oldExpiry, oldOffline
 			s.subject.Store(oldSubject)
 			s.mu.Unlock()
 			if !present {
@@ -142,6 +143,8 @@ func (b *Broker) detach(c *conn) {
 			}
 		}
 		expiry := s.expiry
+		s.offlineSince = time.Now()
+		_ = s.saveLocked() // logged; a restart then counts the expiry from its start
 		s.expiryT = time.AfterFunc(expiry, func() { b.expire(s) })
 		s.mu.Unlock()
 	}
@@ -161,7 +164,7 @@ func (b *Broker) endSessionLocked(s *Session) *will {
 	if b.sessions[s.id] == s {
 		delete(b.sessions, s.id)
 		b.metrics.SessionsCurrent.Add(-1)
-		if err := b.store.DeleteSession(s.id); err != nil {
+		if err := b.write(store.Op{Kind: store.OpDeleteSession, ClientID: s.id}); err != nil {
 			b.log.Error("store: deleting session failed", "client_id", s.id, "error", err)
 		}
 	}
@@ -303,17 +306,33 @@ func (s *Session) inQoS2State(id uint16, limit int) (dup, full bool) {
 	return dup, len(s.inQoS2) >= limit
 }
 
+// inQoS2Add records an inbound QoS 2 id awaiting PUBREL; a persistent
+// session records it in the store too, so that a resend after a restart
+// is not delivered again. A failed write is logged: the message was routed
+// and is acknowledged, at the risk of a duplicate after a crash.
 func (s *Session) inQoS2Add(id uint16) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.inQoS2[id] = struct{}{}
+	if s.expiry > 0 {
+		if err := s.b.write(store.Op{Kind: store.OpAddInbound, ClientID: s.id, Seq: uint64(id)}); err != nil {
+			s.b.log.Error("store: recording an inbound QoS 2 id failed", "client_id", s.id, "error", err)
+		}
+	}
 }
 
+// inQoS2Remove forgets an inbound QoS 2 id at PUBREL; it reports whether
+// the id was awaiting release.
 func (s *Session) inQoS2Remove(id uint16) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, ok := s.inQoS2[id]
 	delete(s.inQoS2, id)
+	if ok && s.expiry > 0 {
+		if err := s.b.write(store.Op{Kind: store.OpRemoveInbound, ClientID: s.id, Seq: uint64(id)}); err != nil {
+			s.b.log.Error("store: forgetting an inbound QoS 2 id failed", "client_id", s.id, "error", err)
+		}
+	}
 	return ok
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
+	"github.com/moatmq/moat/internal/store"
 	"github.com/moatmq/moat/internal/topic"
 )
 
@@ -80,7 +81,7 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 	if len(m.Payload) == 0 {
 		if exists {
 			r.removeLocked(old)
-			if err := b.store.DeleteRetained(m.Topic); err != nil {
+			if err := b.write(store.Op{Kind: store.OpDeleteRetained, Topic: m.Topic}); err != nil {
 				b.log.Error("store: deleting retained failed", "topic", m.Topic, "error", err)
 			}
 		}
@@ -102,7 +103,7 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 			kept = &c
 		}
 	}
-	if err := b.store.SetRetained(kept); err != nil {
+	if err := b.write(store.Op{Kind: store.OpSetRetained, Topic: kept.Topic, Msg: kept}); err != nil {
 		b.log.Error("store: retaining failed; message not retained", "topic", m.Topic, "error", err)
 		r.metrics.Drop(metrics.DropStoreFailed)
 		return 0
@@ -117,6 +118,21 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 		r.owners[kept.SetBy]++
 	}
 	return 0
+}
+
+// restore puts back a retained message read from the store at start-up.
+func (r *retainedStore) restore(m *session.Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.msgs[m.Topic]; ok {
+		r.removeLocked(old)
+	}
+	r.msgs[m.Topic] = m
+	r.index.Set(m.Topic, m)
+	r.metrics.RetainedMessages.Add(1)
+	if m.SetBy != "" {
+		r.owners[m.SetBy]++
+	}
 }
 
 // removeLocked forgets m, which is the retained message of its topic.

@@ -170,13 +170,22 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	}
 }
 
-// failingStore fails every write.
+// failingStore fails every write of a session record or a queued message.
 type failingStore struct{ store.Memory }
 
 var errDisk = errors.New("disk on fire")
 
 func (failingStore) Enqueue(string, uint64, *session.Message) error { return errDisk }
 func (failingStore) SaveSession(s *store.Session) error             { return errDisk }
+func (f failingStore) Apply(b *store.Batch) error                   { return f.ApplyNoSync(b) }
+func (failingStore) ApplyNoSync(b *store.Batch) error {
+	for _, op := range b.Ops {
+		if op.Kind == store.OpSaveSession || op.Kind == store.OpEnqueue {
+			return errDisk
+		}
+	}
+	return nil
+}
 
 func TestStoreFailureNeverHalfKeeps(t *testing.T) {
 	addr, b := startBroker(t, broker.Options{Store: failingStore{}})

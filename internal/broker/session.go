@@ -34,6 +34,9 @@ type Session struct {
 	expiryT  *time.Timer
 	ended    bool   // removed from the registry; drop everything
 	storeSeq uint64 // last store sequence given to a persisted delivery
+	// offlineSince is when the session last went offline; zero while
+	// connected. Saved so that a restart counts the expiry from it.
+	offlineSince time.Time
 }
 
 // subscription is one filter of one session, stored in the topic tree.
@@ -74,7 +77,12 @@ func (s *Session) persistLocked(d *session.Delivery) bool {
 	}
 	s.storeSeq++
 	d.StoreSeq = s.storeSeq
-	if err := s.b.store.Enqueue(s.id, d.StoreSeq, d.Msg); err != nil {
+	// The stored copy carries the delivery's QoS and retain flag, which
+	// depend on the subscription, so that a restart sends what this
+	// session would have got.
+	m := *d.Msg
+	m.QoS, m.Retain = d.QoS, d.Retain
+	if err := s.b.write(store.Op{Kind: store.OpEnqueue, ClientID: s.id, Seq: d.StoreSeq, Msg: &m}); err != nil {
 		s.b.log.Error("store: enqueue failed; message dropped", "client_id", s.id, "error", err)
 		s.b.metrics.Drop(metrics.DropStoreFailed)
 		return false
@@ -87,7 +95,7 @@ func (s *Session) forgetLocked(d session.Delivery) {
 	if d.StoreSeq == 0 {
 		return
 	}
-	if err := s.b.store.Dequeue(s.id, d.StoreSeq); err != nil {
+	if err := s.b.write(store.Op{Kind: store.OpDequeue, ClientID: s.id, Seq: d.StoreSeq}); err != nil {
 		s.b.log.Error("store: dequeue failed", "client_id", s.id, "error", err)
 	}
 }
@@ -253,9 +261,10 @@ func (s *Session) saveLocked() error {
 	if s.expiry == 0 {
 		return nil
 	}
-	rec := &store.Session{ClientID: s.id, Version: s.version, ExpiryAfter: s.expiry}
+	rec := &store.Session{ClientID: s.id, Version: s.version, ExpiryAfter: s.expiry, Disconnected: s.offlineSince}
 	if subj := s.subject.Load(); subj != nil && subj.Identity != nil {
-		rec.Identity = subj.Identity.Name
+		id := subj.Identity
+		rec.Identity, rec.Groups, rec.Method, rec.Anonymous, rec.Topics = id.Name, id.Groups, id.Method, id.Anonymous, id.Topics
 	}
 	for _, sub := range s.subs {
 		st := store.Subscription{Filter: sub.filter, Opts: sub.opts}
@@ -264,7 +273,7 @@ func (s *Session) saveLocked() error {
 		}
 		rec.Subscriptions = append(rec.Subscriptions, st)
 	}
-	if err := s.b.store.SaveSession(rec); err != nil {
+	if err := s.b.write(store.Op{Kind: store.OpSaveSession, ClientID: s.id, Session: rec}); err != nil {
 		s.b.log.Error("store: saving session failed", "client_id", s.id, "error", err)
 		return err
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Audit configures the tamper-evident audit log.
 	Audit Audit `yaml:"audit"`
+	// Store configures the durable store of sessions, queued messages and
+	// retained messages (docs/durability.md). Changes need a restart.
+	Store Store `yaml:"store"`
 	// SignedTopics lists the topics whose messages must carry a fresh
 	// signature from the publisher's own key (docs/signed-topics.md).
 	SignedTopics SignedTopics `yaml:"signed_topics"`
@@ -476,6 +479,37 @@ type Audit struct {
 	// Syslog also sends every record to a syslog server (RFC 5424).
 	Syslog AuditSyslog `yaml:"syslog"`
 }
+
+// Store configures the durable store in <data_dir>/store.
+type Store struct {
+	// Mode is "strict" (a QoS 1/2 message for a persistent session, a
+	// session and a retained message are on disk before they are
+	// acknowledged), "relaxed" (flushed every FlushInterval: a crash can
+	// lose what was acknowledged since the last flush) or "memory"
+	// (nothing survives a restart). Default strict.
+	Mode string `yaml:"mode"`
+	// FlushInterval is how often a relaxed store is flushed. Default 1s.
+	FlushInterval Duration `yaml:"flush_interval"`
+	// KeyFile holds the AES-256 key that encrypts the store: 32 raw bytes
+	// or 64 hexadecimal characters, mode 0600. Default "": store.key in
+	// data_dir, generated when the store is created.
+	KeyFile string `yaml:"key_file"`
+	// KeyEnv names an environment variable holding the key as 64
+	// hexadecimal characters; it wins over KeyFile. Default "": none.
+	KeyEnv string `yaml:"key_env"`
+}
+
+// StoreKeyFile is the store key file in force: Store.KeyFile, or store.key
+// in the data directory.
+func (c *Config) StoreKeyFile() string {
+	if c.Store.KeyFile != "" {
+		return c.Store.KeyFile
+	}
+	return filepath.Join(c.DataDir, "store.key")
+}
+
+// StoreDir is the store's directory: store in the data directory.
+func (c *Config) StoreDir() string { return filepath.Join(c.DataDir, "store") }
 
 // AuditSyslog is a syslog destination.
 type AuditSyslog struct {

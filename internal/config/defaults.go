@@ -74,6 +74,8 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Audit.MaxSize, ByteSize(DefaultAuditMaxSize))
 	setDefault(&c.Audit.MaxFiles, DefaultAuditMaxFiles)
 	setDefault(&c.Audit.MaxPerSecond, DefaultAuditMaxPerSecond)
+	setDefault(&c.Store.Mode, "strict")
+	setDefault(&c.Store.FlushInterval, Duration(time.Second))
 	if c.Audit.Syslog.Network != "" {
 		setDefault(&c.Audit.Syslog.Facility, "local0")
 	}

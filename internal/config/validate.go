@@ -58,6 +58,7 @@ func (c *Config) validate() []*FieldError {
 	c.Retain.validate(&v)
 	c.Limits.validate(&v)
 	c.Audit.validate(&v)
+	c.Store.validate(&v)
 	c.validateAdmin(&v)
 	for i, a := range c.Acknowledge {
 		if !acknowledgeRE.MatchString(a) {
@@ -409,6 +410,29 @@ func deref[T any](p *T) T {
 		return zero
 	}
 	return *p
+}
+
+// validate checks the store settings.
+func (s *Store) validate(v *collector) {
+	if !slices.Contains([]string{"strict", "relaxed", "memory"}, s.Mode) {
+		v.addf("store.mode", "unknown mode %q: want strict, relaxed or memory", s.Mode)
+	}
+	if s.FlushInterval < Duration(10*time.Millisecond) || s.FlushInterval > Duration(time.Minute) {
+		v.addf("store.flush_interval", "must be between 10ms and 1m, got %s", s.FlushInterval)
+	}
+	if s.KeyEnv != "" && !validEnvName(s.KeyEnv) {
+		v.addf("store.key_env", "%q is not an environment variable name", s.KeyEnv)
+	}
+}
+
+// validEnvName reports whether n is a portable environment variable name.
+func validEnvName(n string) bool {
+	for i, r := range n {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return n != ""
 }
 
 // validate checks the audit log settings.

@@ -53,6 +53,10 @@ func TestValidateRules(t *testing.T) {
 		{"transport", func(c *Config) { c.Listeners[0].Transport = "quic" }, `listeners[0].transport: unsupported transport "quic": want tcp, tls, ws or wss`},
 		{"transport case", func(c *Config) { c.Listeners[0].Transport = "TCP" }, `listeners[0].transport: unsupported transport "TCP": want tcp, tls, ws or wss`},
 		{"data dir", func(c *Config) { c.DataDir = "" }, "data_dir: must not be empty"},
+		{"store mode", func(c *Config) { c.Store.Mode = "async" }, `store.mode: unknown mode "async": want strict, relaxed or memory`},
+		{"store relaxed", func(c *Config) { c.Store.Mode = "relaxed" }, ""},
+		{"store flush", func(c *Config) { c.Store.FlushInterval = Duration(time.Hour) }, "store.flush_interval: must be between 10ms and 1m, got 1h"},
+		{"store key env", func(c *Config) { c.Store.KeyEnv = "1KEY" }, `store.key_env: "1KEY" is not an environment variable name`},
 		{"empty name", func(c *Config) { c.Listeners[0].Name = "" }, "listeners[0].name: must not be empty"},
 		{"duplicate name", func(c *Config) {
 			c.Listeners = append(c.Listeners, Listener{Name: "default", Address: "127.0.0.1:1884", Transport: "tcp"})

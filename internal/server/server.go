@@ -28,6 +28,7 @@ import (
 	"github.com/moatmq/moat/internal/listener"
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/signed"
+	"github.com/moatmq/moat/internal/store"
 	"github.com/moatmq/moat/internal/tlsconf"
 	"github.com/moatmq/moat/internal/topic"
 )
@@ -59,6 +60,7 @@ type Server struct {
 	reread     func() (*config.Config, error)
 	reloadMu   sync.Mutex       // one reload at a time (SIGHUP, the API)
 	signed     *signed.Verifier // nil without signed_topics rules
+	store      store.Store      // nil in memory mode; closed by the broker's Shutdown
 }
 
 // New validates cfg and builds a server; nothing is bound until Start.
@@ -81,6 +83,9 @@ func New(cfg *config.Config, log *slog.Logger) (*Server, error) {
 	if err := s.build(); err != nil {
 		if s.webhook != nil {
 			_ = s.webhook.Close()
+		}
+		if s.store != nil {
+			_ = s.store.Close()
 		}
 		s.closeAudit()
 		return nil, err
@@ -105,8 +110,18 @@ func (s *Server) build() error {
 	if s.signed, err = s.buildSigned(); err != nil {
 		return err
 	}
+	st, strict, err := s.openStore()
+	if err != nil {
+		return err
+	}
+	s.store = st
 	s.broker = broker.New(broker.Options{Limits: Limits(s.cfg), Admission: admission, Auth: chain,
-		ACL: authz, Audit: s.audit, Metrics: s.metrics, Signed: s.signed, Log: s.log})
+		ACL: authz, Audit: s.audit, Metrics: s.metrics, Signed: s.signed, Log: s.log, Store: st, HoldAcks: strict})
+	if st != nil {
+		if err := s.restoreState(st); err != nil {
+			return err
+		}
+	}
 	for _, lc := range s.cfg.Listeners {
 		l, err := s.buildListener(lc, admission)
 		if err != nil {
