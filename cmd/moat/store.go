@@ -43,7 +43,7 @@ func storeCmd(args []string) int {
 	cfgPath := fl.String("config", "", "take data_dir from this configuration file")
 	dataDir := fl.String("data-dir", "", "data directory (default: the configuration's, or "+config.DefaultDataDir+"); the store is DIR/store")
 	storeDir := fl.String("store-dir", "", "the store directory itself (overrides --config and --data-dir)")
-	keyFile := fl.String("key-file", "", "store key file: 32 raw bytes or 64 hex characters, mode 0600")
+	keyFile := fl.String("key-file", "", "store key file: 32 raw bytes or 64 hex characters, mode 0600 (default: the configuration's store.key_env or store.key_file, else DIR/store.key when it exists)")
 	keyEnv := fl.String("key-env", disk.DefaultKeyEnv, "environment variable holding the key in hex, used without --key-file")
 	newKeyFile := fl.String("new-key-file", "", "rotate-key: the new key file")
 	decrypt := fl.Bool("decrypt", false, "rotate-key: keep the store in the clear from now on")
@@ -75,21 +75,32 @@ func storeCmd(args []string) int {
 		fl.Usage()
 		return 2
 	}
+	cfg := config.Default()
+	if *cfgPath != "" {
+		c, err := config.Load(*cfgPath)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "moat store:", err)
+			return 2
+		}
+		cfg = c
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
 	dir := *storeDir
 	if dir == "" {
-		cfg := config.Default()
-		if *cfgPath != "" {
-			c, err := config.Load(*cfgPath)
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "moat store:", err)
-				return 2
-			}
-			cfg = c
+		dir = cfg.StoreDir()
+	}
+	given := map[string]bool{}
+	fl.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["key-file"] && !given["key-env"] {
+		// The key the broker of this configuration uses.
+		switch {
+		case cfg.Store.KeyEnv != "":
+			*keyEnv = cfg.Store.KeyEnv
+		case fileExists(cfg.StoreKeyFile()):
+			*keyFile = cfg.StoreKeyFile()
 		}
-		if *dataDir != "" {
-			cfg.DataDir = *dataDir
-		}
-		dir = disk.DefaultDir(cfg.DataDir)
 	}
 	key, err := disk.LoadKey(*keyFile, *keyEnv)
 	if err != nil {
@@ -107,6 +118,11 @@ func storeCmd(args []string) int {
 	default:
 		return storeRotate(dir, key, *newKeyFile, *decrypt)
 	}
+}
+
+func fileExists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
 }
 
 func storeFail(err error) int {
@@ -147,8 +163,8 @@ func printStoreReport(r *disk.Report, verb string) {
 	}
 	fmt.Printf("store:      %s (%s, format %d, %d bytes)\n", r.Dir, r.Generation, r.Format, r.Bytes)
 	fmt.Printf("encryption: %s\n", enc)
-	fmt.Printf("%-12s%d session(s), %d queued message(s), %d retained message(s)\n",
-		verb+":", r.Sessions, r.Queued, r.Retained)
+	fmt.Printf("%-12s%d session(s), %d queued message(s), %d retained message(s), %d unreleased QoS 2 id(s)\n",
+		verb+":", r.Sessions, r.Queued, r.Retained, r.Inbound)
 	for _, p := range r.Problems {
 		fmt.Printf("damaged:    %s: %s\n", p.Record, p.Err)
 	}

@@ -66,6 +66,22 @@ func TestStoreCommands(t *testing.T) {
 	hexKey, _ := os.ReadFile(keyFile)
 	t.Setenv("TEST_MOAT_KEY", string(hexKey))
 	storeRun(0, "check", "--data-dir", data, "--key-env", "TEST_MOAT_KEY")
+	// Without a key flag, the broker's key: DATA_DIR/store.key by default,
+	// the configuration's store.key_env when it names one.
+	if err := os.WriteFile(filepath.Join(data, "store.key"), hexKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	storeRun(0, "check", "--data-dir", data)
+	cfgFile := filepath.Join(tmp, "moat.yaml")
+	if err := os.WriteFile(cfgFile, []byte("data_dir: "+data+"\nstore:\n  key_env: TEST_MOAT_NO_KEY\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, errOut := storeRun(1, "check", "--config", cfgFile); !strings.Contains(errOut, "no key was given") {
+		t.Errorf("check with an unset store.key_env: %q", errOut)
+	}
+	if err := os.Remove(filepath.Join(data, "store.key")); err != nil {
+		t.Fatal(err)
+	}
 
 	// A key file others can read is refused.
 	loose := filepath.Join(tmp, "loose.key")

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +82,7 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 	if len(m.Payload) == 0 {
 		if exists {
 			r.removeLocked(old)
-			if err := b.write(store.Op{Kind: store.OpDeleteRetained, Topic: m.Topic}); err != nil {
+			if err := b.writeRetained(store.Op{Kind: store.OpDeleteRetained, Topic: m.Topic}); err != nil {
 				b.log.Error("store: deleting retained failed", "topic", m.Topic, "error", err)
 			}
 		}
@@ -103,7 +104,7 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 			kept = &c
 		}
 	}
-	if err := b.write(store.Op{Kind: store.OpSetRetained, Topic: kept.Topic, Msg: kept}); err != nil {
+	if err := b.writeRetained(store.Op{Kind: store.OpSetRetained, Topic: kept.Topic, Msg: kept}); err != nil {
 		b.log.Error("store: retaining failed; message not retained", "topic", m.Topic, "error", err)
 		r.metrics.Drop(metrics.DropStoreFailed)
 		return 0
@@ -118,6 +119,15 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 		r.owners[kept.SetBy]++
 	}
 	return 0
+}
+
+// writeRetained stores a change of a retained message, except for $SYS
+// topics, which the broker makes anew after every start.
+func (b *Broker) writeRetained(op store.Op) error {
+	if strings.HasPrefix(op.Topic, "$SYS/") {
+		return nil
+	}
+	return b.write(op)
 }
 
 // restore puts back a retained message read from the store at start-up.
