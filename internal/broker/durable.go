@@ -200,8 +200,11 @@ func (b *Broker) restoreSession(r *store.Restored, now time.Time, left time.Dura
 	s.version = rec.Version
 	s.expiry = rec.ExpiryAfter
 	s.offlineSince = now.Add(left - rec.ExpiryAfter)
-	id := &auth.Identity{Name: rec.Identity, Groups: rec.Groups, Method: rec.Method, Anonymous: rec.Anonymous, Topics: rec.Topics}
-	s.subject.Store(&acl.Subject{ClientID: r.ClientID, Username: rec.Identity, Identity: id})
+	subj := &acl.Subject{ClientID: r.ClientID, Username: rec.Identity}
+	if rec.Identity != "" || rec.Anonymous {
+		subj.Identity = &auth.Identity{Name: rec.Identity, Groups: rec.Groups, Method: rec.Method, Anonymous: rec.Anonymous, Topics: rec.Topics}
+	} // else the session had no owner: any identity may take it, as before
+	s.subject.Store(subj)
 	for _, st := range rec.Subscriptions {
 		sub := &subscription{sess: s, filter: st.Filter, opts: st.Opts}
 		if st.SubID != 0 {

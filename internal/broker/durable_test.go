@@ -3,12 +3,15 @@ package broker_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/packet"
+	"github.com/moatmq/moat/internal/session"
 	"github.com/moatmq/moat/internal/store"
 	"github.com/moatmq/moat/internal/store/disk"
 )
@@ -239,5 +242,77 @@ func TestRestartRestoresState(t *testing.T) {
 	subscribed(t, late, packet.V5, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "r/#", QoS: 1}}})
 	if p, ok := late.read(t, packet.V5).(*packet.Publish); !ok || p.Topic != "r/x" || !p.Retain || string(p.Payload) != "kept" {
 		t.Fatalf("retained after restart: %+v", p)
+	}
+}
+
+// recordingStore is the memory store that records the writes it is given.
+type recordingStore struct {
+	store.Memory
+	mu  sync.Mutex
+	ops []store.Op
+}
+
+func (r *recordingStore) ApplyNoSync(b *store.Batch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ops = append(r.ops, b.Ops...)
+	return nil
+}
+
+func (r *recordingStore) Apply(b *store.Batch) error { return r.ApplyNoSync(b) }
+
+// TestRestoreExpiry: what expired while the broker was down is deleted
+// from the store, not restored; a session that was connected when the
+// broker stopped gets its whole expiry from the start.
+func TestRestoreExpiry(t *testing.T) {
+	rs := &recordingStore{}
+	_, b := startBroker(t, broker.Options{Store: rs, HoldAcks: true})
+	now := time.Now()
+	sess := func(id string, expiry time.Duration, off time.Time) store.Restored {
+		return store.Restored{ClientID: id, Session: &store.Session{ClientID: id, Identity: "anonymous", Anonymous: true, Version: packet.V5,
+			ExpiryAfter: expiry, Disconnected: off,
+			Subscriptions: []store.Subscription{{Filter: "t/" + id, Opts: packet.Subscription{Filter: "t/" + id, QoS: 1}}}}}
+	}
+	snap := &store.Snapshot{
+		Sessions: []store.Restored{
+			sess("gone", time.Minute, now.Add(-2*time.Minute)),
+			sess("left", time.Hour, now.Add(-time.Minute)),
+			sess("crashed", 2*time.Second, time.Time{}),
+			{ClientID: "orphan", Queue: []store.Queued{{Seq: 1, Msg: &session.Message{Topic: "x", QoS: 1}}}},
+		},
+		Retained: []*session.Message{
+			{Topic: "r/old", Payload: []byte("x"), QoS: 1, Created: now.Add(-time.Hour), Expiry: now.Add(-time.Second)},
+			{Topic: "r/live", Payload: []byte("y"), QoS: 1, Created: now, Expiry: now.Add(time.Hour)},
+		},
+	}
+	rep, err := b.Restore(snap)
+	if err != nil || rep.Sessions != 2 || rep.Expired != 2 || rep.Orphans != 1 || rep.Retained != 1 {
+		t.Fatalf("restore report %+v, %v", rep, err)
+	}
+	rs.mu.Lock()
+	var deleted []string
+	for _, op := range rs.ops {
+		switch op.Kind {
+		case store.OpDeleteSession:
+			deleted = append(deleted, op.ClientID)
+		case store.OpDeleteRetained:
+			deleted = append(deleted, op.Topic)
+		}
+	}
+	rs.mu.Unlock()
+	if !slices.Equal(deleted, []string{"r/old", "gone", "orphan"}) {
+		t.Fatalf("deleted from the store: %v", deleted)
+	}
+	if b.SessionCount() != 2 {
+		t.Fatalf("sessions: %d", b.SessionCount())
+	}
+	// "crashed" got its 2 s from the start (it is among the two restored),
+	// and its timer runs: it ends while "left" stays.
+	deadline := time.Now().Add(10 * time.Second)
+	for b.SessionCount() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the expiry of a restored session never fired (sessions %d)", b.SessionCount())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
