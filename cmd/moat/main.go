@@ -24,6 +24,10 @@ Usage:
   moat retained [--config FILE | --data-dir DIR] list|purge FILTER
   moat audit verify FILE...
   moat sign keygen|message|verify [flags]
+  moat keys gen|bind|export [flags]
+  moat pub -t TOPIC -m MESSAGE [--sign-key KEY] [flags]
+  moat sub -t FILTER [--verify --keys FILE] [flags]
+  moat verify --keys FILE --topic TOPIC (--sig VALUE | --envelope FILE) [flags]
   moat store [--config FILE | --data-dir DIR] [--key-file F] check|rotate-key|recover|gen-key
   moat admin token [--config FILE | --data-dir DIR] add NAME | remove NAME | list
   moat version
@@ -63,6 +67,14 @@ func run(args []string) int {
 		return auditCmd(args[1:])
 	case "sign":
 		return signCmd(args[1:])
+	case "keys":
+		return keysCmd(args[1:])
+	case "pub":
+		return pubCmd(args[1:])
+	case "sub":
+		return subCmd(args[1:])
+	case "verify":
+		return signVerify(args[1:])
 	case "store":
 		return storeCmd(args[1:])
 	case "admin":

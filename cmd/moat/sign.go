@@ -128,36 +128,8 @@ func signKeygen(args []string) int {
 	if (*kid == "") != (*identity == "") {
 		return signUsageError(fl, "--kid and --identity go together")
 	}
-	var priv crypto.Signer
-	var err error
-	if a == signed.EdDSA {
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	} else {
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	}
+	pubPath, err := genKeyPair(*out, a, *force)
 	if err != nil {
-		return signFail(err)
-	}
-	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return signFail(err)
-	}
-	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
-	if err != nil {
-		return signFail(err)
-	}
-	pubPath := *out + ".pub"
-	if !*force {
-		for _, p := range []string{*out, pubPath} {
-			if _, err := os.Lstat(p); err == nil {
-				return signFail(fmt.Errorf("%s: %w", p, fs.ErrExist))
-			}
-		}
-	}
-	if err := writeNew(*out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600, *force); err != nil {
-		return signFail(err)
-	}
-	if err := writeNew(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644, *force); err != nil {
 		return signFail(err)
 	}
 	fmt.Fprintf(os.Stderr, "wrote %s (private, keep it on the device) and %s\n", *out, pubPath)
@@ -167,6 +139,45 @@ func signKeygen(args []string) int {
 		fmt.Println(string(entry))
 	}
 	return 0
+}
+
+// genKeyPair creates a key pair of algorithm a: the private key in path
+// (PKCS #8 PEM, mode 0600) and the public key in path.pub (PEM, 0644). It
+// returns the public key's path. Without force it refuses existing files.
+func genKeyPair(path string, a signed.Alg, force bool) (string, error) {
+	var priv crypto.Signer
+	var err error
+	if a == signed.EdDSA {
+		_, priv, err = ed25519.GenerateKey(rand.Reader)
+	} else {
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		return "", err
+	}
+	privDER, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return "", err
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		return "", err
+	}
+	pubPath := path + ".pub"
+	if !force {
+		for _, p := range []string{path, pubPath} {
+			if _, err := os.Lstat(p); err == nil {
+				return "", fmt.Errorf("%s: %w", p, fs.ErrExist)
+			}
+		}
+	}
+	if err := writeNew(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}), 0o600, force); err != nil {
+		return "", err
+	}
+	if err := writeNew(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644, force); err != nil {
+		return "", err
+	}
+	return pubPath, nil
 }
 
 // writeNew writes data to path with mode perm; without force it refuses an

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"crypto/tls"
+
 	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
@@ -24,6 +26,7 @@ func (c *conn) checkSigned(p *packet.Publish, m *session.Message) (code packet.R
 	if c.version == packet.V5 {
 		msg.Properties = &p.Properties
 	}
+	msg.CertKey = c.certPublicKey()
 	d, why := v.Check(msg)
 	if why == signed.OK {
 		if !d.Expiry.IsZero() && (m.Expiry.IsZero() || d.Expiry.Before(m.Expiry)) {
@@ -46,4 +49,24 @@ func (c *conn) checkSigned(p *packet.Publish, m *session.Message) (code packet.R
 	c.b.record(audit.Event{Kind: audit.ACLDenied, Listener: c.info.Listener, Remote: c.info.Remote,
 		ClientID: c.clientID, Identity: c.identityName(), Reason: d.Code, Detail: detail + ")"})
 	return d.Code, d.Disconnect, false
+}
+
+// certPublicKey returns the public key of the connection's verified client
+// certificate when the connection's authenticated identity is the
+// certificate's, for registries that let identities sign with it
+// (certificate_keys); nil otherwise. Only TLS listeners give it: over
+// WebSocket the connection does not expose its TLS state here.
+func (c *conn) certPublicKey() any {
+	if c.info.CertIdentity == "" || c.info.CertIdentity != c.identityName() {
+		return nil
+	}
+	tc, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState })
+	if !ok {
+		return nil
+	}
+	st := tc.ConnectionState()
+	if len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
+		return nil
+	}
+	return st.PeerCertificates[0].PublicKey
 }

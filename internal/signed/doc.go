@@ -19,10 +19,13 @@
 //
 // Policy compiles the signed_topics configuration: which topic filters are
 // signed, with which algorithms, skew, replay mode, retain, carriage and
-// refusal action. Keys is the registry binding each kid to one identity.
-// Verifier enforces both and holds the replay state; the broker calls
-// Check in its publish path after the ACL and before routing. Signer,
-// VerifyDetached and OpenEnvelope are the client side.
+// refusal action. Keys is the registry binding each kid to one identity
+// (optionally signed by an operator key: SignBinding, TrustOperator), and
+// listing the identities that may sign with their client certificate's key
+// (CertificateKey). Verifier enforces both and holds the replay state; the
+// broker calls Check in its publish path after the ACL and before routing.
+// Signer, VerifyDetached, OpenEnvelope and ReplayGuard are the client side,
+// which pkg/mqttsig wraps for any Go MQTT client.
 //
 // Every refusal has a Reason, whose String is the audit detail and the
 // metric label.

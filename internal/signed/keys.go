@@ -41,12 +41,24 @@ type Key struct {
 	// Public is an ed25519.PublicKey (EdDSA) or a *ecdsa.PublicKey on P-256
 	// (ES256).
 	Public any
+	// Operator and OperatorSig are an operator's signature of the binding
+	// (see SignBinding): the operator key's SPKIKeyID and the 64-byte
+	// signature. Empty when the binding is not signed. The broker does not
+	// check them; subscribers that trust only the operator do
+	// (Keys.TrustOperator).
+	Operator    string
+	OperatorSig []byte
 }
 
 // Keys is an immutable key registry, safe for concurrent use. Reload by
 // building a new one and passing it to Verifier.SetKeys.
 type Keys struct {
 	byID map[string]*Key
+	// certIDs are the identities that may sign with the public key of
+	// their verified client certificate (CertificateKey); certAny: every
+	// identity authenticated by certificate.
+	certIDs map[string]bool
+	certAny bool
 }
 
 // Lookup returns the key with the given kid, or nil.
@@ -162,16 +174,21 @@ func keyAlg(pub any) (Alg, error) {
 // keyFile is the JSON key registry (docs/signed-topics.md, "Key registry").
 type keyFile struct {
 	Keys []keyEntry `json:"keys"`
+	// CertificateKeys lists the identities that may sign with the key of
+	// their client certificate; "*" for every identity.
+	CertificateKeys []string `json:"certificate_keys,omitempty"`
 }
 
 type keyEntry struct {
 	KID           string `json:"kid"`
 	Identity      string `json:"identity"`
-	Alg           string `json:"alg"`
-	PublicKey     string `json:"public_key"`
-	PublicKeyFile string `json:"public_key_file"`
-	NotBefore     string `json:"not_before"`
-	NotAfter      string `json:"not_after"`
+	Alg           string `json:"alg,omitempty"`
+	PublicKey     string `json:"public_key,omitempty"`
+	PublicKeyFile string `json:"public_key_file,omitempty"`
+	NotBefore     string `json:"not_before,omitempty"`
+	NotAfter      string `json:"not_after,omitempty"`
+	Operator      string `json:"operator,omitempty"`
+	OperatorSig   string `json:"operator_sig,omitempty"`
 }
 
 // LoadKeys reads a key registry file; see ParseKeys.
@@ -215,9 +232,34 @@ func ParseKeys(data []byte, name, dir string) (*Keys, error) {
 	bad := func(i int, field, msg string) {
 		errs = append(errs, &KeyError{File: name, Path: fmt.Sprintf("keys[%d].%s", i, field), Msg: msg})
 	}
+	for i, id := range kf.CertificateKeys {
+		switch {
+		case id == "*":
+			r.certAny = true
+		case id == "" || len(id) > MaxIdentityLength || !utf8.ValidString(id):
+			errs = append(errs, &KeyError{File: name, Path: fmt.Sprintf("certificate_keys[%d]", i),
+				Msg: fmt.Sprintf("must be \"*\" or an identity of 1 to %d bytes of UTF-8", MaxIdentityLength)})
+		default:
+			if r.certIDs == nil {
+				r.certIDs = make(map[string]bool)
+			}
+			r.certIDs[id] = true
+		}
+	}
 	for i, e := range kf.Keys {
-		k := Key{ID: e.KID, Identity: e.Identity}
+		k := Key{ID: e.KID, Identity: e.Identity, Operator: e.Operator}
 		ok := true
+		if (e.Operator == "") != (e.OperatorSig == "") {
+			bad(i, "operator_sig", "operator and operator_sig go together")
+			ok = false
+		} else if e.OperatorSig != "" {
+			sig, err := base64.RawURLEncoding.Strict().DecodeString(e.OperatorSig)
+			if err != nil || len(sig) != SignatureSize || strings.ContainsAny(e.OperatorSig, "\r\n") {
+				bad(i, "operator_sig", "not the unpadded base64url of a 64-byte signature")
+				ok = false
+			}
+			k.OperatorSig = sig
+		}
 		if e.Alg != "" {
 			if k.Alg, ok = ParseAlg(e.Alg); !ok {
 				bad(i, "alg", fmt.Sprintf("unknown algorithm %q (ed25519, es256)", e.Alg))

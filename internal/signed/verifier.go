@@ -16,6 +16,11 @@ type Message struct {
 	Payload    []byte             // as received
 	Retain     bool               // the PUBLISH retain flag
 	Properties *packet.Properties // MQTT 5 properties; nil for MQTT 3.x
+	// CertKey is the public key of the connection's verified client
+	// certificate when Identity is the certificate's identity; nil
+	// otherwise. It verifies messages whose kid is its SPKIKeyID when the
+	// registry lists Identity in certificate_keys.
+	CertKey any
 }
 
 // Decision is what the broker does with a message Check looked at. When
@@ -147,7 +152,11 @@ func (v *Verifier) check(p *Policy, r *rule, m *Message, d *Decision) Reason {
 	if algBit(s.alg)&r.algs == 0 {
 		return ReasonAlgorithm
 	}
-	key := v.keys.Load().Lookup(s.kid)
+	keys := v.keys.Load()
+	key := keys.Lookup(s.kid)
+	if key == nil {
+		key = keys.CertificateKey(m.Identity, m.CertKey, s.kid)
+	}
 	if key == nil {
 		return ReasonUnknownKey
 	}
