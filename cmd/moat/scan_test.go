@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -23,9 +24,26 @@ func scanRun(t *testing.T, want int, args ...string) (stdout, stderr string) {
 func TestScanCommand(t *testing.T) {
 	addr, _ := testutil.Start(t, nil) // anonymous access, no ACL
 	fast := []string{"--idle-wait", "-1s", "--listen", "200ms"}
+	// The default: a table on stdout, and (stderr is a pipe here, not a
+	// terminal) no progress line.
 	out, stderr := scanRun(t, 1, append(fast, addr)...)
-	if !strings.Contains(out, "MOAT-AUTH-001  "+addr) || !strings.Contains(stderr, "scan "+addr+": probing") {
-		t.Errorf("text report or progress:\n%s\n%s", out, stderr)
+	row := regexp.MustCompile(`(?m)^MOAT-AUTH-001 +high +` + regexp.QuoteMeta(addr) + ` +Anonymous access on a non-loopback listener +the broker accepted`)
+	if !row.MatchString(out) || !strings.HasPrefix(out, "moat scan: "+addr+"\n\nID             SEVERITY  TARGET") ||
+		strings.Contains(out, "why:") || stderr != "" {
+		t.Errorf("table or progress:\n%s\nstderr: %q", out, stderr)
+	}
+	// --progress: one line per step, numbered against the plan.
+	_, stderr = scanRun(t, 1, append(fast, "--progress", "--publish", addr)...)
+	for _, want := range []string{"scanning " + addr + ": detecting the transport\n", "scanning " + addr + ": authentication (1/7)\n",
+		"scanning " + addr + ": subscribe $SYS/# (4/7)\n", "scanning " + addr + ": $SYS write (7/7)\n"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("--progress lacks %q:\n%s", want, stderr)
+		}
+	}
+	// --details: the long text with why and fix.
+	out, _ = scanRun(t, 1, append(fast, "--details", addr)...)
+	if !strings.Contains(out, "  MOAT-AUTH-001  "+addr+"\n") || !strings.Contains(out, "    fix: ") {
+		t.Errorf("--details:\n%s", out)
 	}
 	out, stderr = scanRun(t, 1, append(fast, "--json", "--quiet", addr)...)
 	var rep doctor.Report
@@ -37,7 +55,7 @@ func TestScanCommand(t *testing.T) {
 	}
 	scanRun(t, 0, append(fast, "--fail-on", "critical", "--quiet", addr)...)
 	out, _ = scanRun(t, 1, append(fast, "--format", "sarif", "--quiet", addr)...)
-	if !strings.Contains(out, `"ruleId": "MOAT-AUTH-001"`) {
+	if !strings.Contains(out, `"ruleId": "MOAT-AUTH-001"`) || !strings.Contains(out, `"informationUri": "`+doctor.ScanInformationURI+`"`) {
 		t.Errorf("SARIF:\n%s", out)
 	}
 
@@ -52,6 +70,9 @@ func TestScanCommand(t *testing.T) {
 	scanRun(t, 2, "--cert", "c.pem", addr)
 	scanRun(t, 2, "--password", "x", "--password-file", "f", addr)
 	scanRun(t, 2, "--max-messages", "0", addr)
+	scanRun(t, 2, "--signed-topic", "plant/1/cmd", addr)
+	scanRun(t, 2, "--intrusive", "--signed-topic", "plant/+/cmd", addr)
+	scanRun(t, 2, "--quiet", "--progress", addr)
 	// A target that does not answer: reported, exit 2.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

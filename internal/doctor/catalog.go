@@ -2,7 +2,8 @@ package doctor
 
 // Finding IDs. They are stable: a check that is retired keeps its ID
 // reserved, and an ID never changes meaning. docs/doctor.md documents
-// each one; a test checks that it does.
+// each one moat doctor reports, docs/scanning.md each one moat scan
+// reports; tests check that they do.
 const (
 	IDPlainText     = "MOAT-NET-001"
 	IDAllInterfaces = "MOAT-NET-002"
@@ -47,6 +48,7 @@ const (
 	IDACLInvalid       = "MOAT-ACL-008"
 	IDACLDollarMatch   = "MOAT-ACL-009"
 	IDACLSharedBypass  = "MOAT-ACL-010"
+	IDACLWillBypass    = "MOAT-ACL-011"
 	IDLimitPacketSize  = "MOAT-LIM-001"
 	IDLimitQueues      = "MOAT-LIM-002"
 	IDLimitPerAddress  = "MOAT-LIM-003"
@@ -230,6 +232,9 @@ var Catalog = []Rule{
 	{IDACLSharedBypass, SeverityHigh, Scan, "Shared subscription bypasses the ACL",
 		"$share/GROUP/# was granted where # was refused: the ACL checks the shared filter, not the filter inside it.",
 		"Upgrade or fix the broker so that it authorizes the filter after $share/GROUP/.", false},
+	{IDACLWillBypass, SeverityHigh, Scan, "Will message bypasses the ACL",
+		"A client set a will on a topic it may not publish to, and the broker delivered it when the connection dropped: anyone may inject one message per connection anywhere.",
+		"Upgrade or fix the broker so that it authorizes the will topic as a publish, at CONNECT or when the will is sent.", false},
 
 	{IDLimitPacketSize, SeverityMedium, Both, "Maximum packet size unbounded or very large",
 		"One client can make the broker buffer up to 256 MiB per packet.",
@@ -298,7 +303,7 @@ var Catalog = []Rule{
 	{IDSignedRetain, SeverityHigh, Doctor, "Retain allowed on signed command topics",
 		"A retained command replays to every device that subscribes later.",
 		"Deny retain on signed command topics.", false},
-	{IDSignedPolicy, SeverityHigh, Doctor, "Signed-topic policy problem",
+	{IDSignedPolicy, SeverityHigh, Both, "Signed-topic policy problem",
 		"A signed-topic rule that does not hold lets unsigned commands through.",
 		"See the message.", false},
 

@@ -823,12 +823,19 @@ func TestSARIF(t *testing.T) {
 	}
 }
 
-// TestCatalogDocumented: every ID has a severity, texts, and a section in
-// docs/doctor.md; IDs follow MOAT-AREA-NNN.
+// TestCatalogDocumented: every ID has a severity and texts, and a row in
+// the tables of docs/doctor.md when moat doctor reports it, of
+// docs/scanning.md when moat scan does (both for shared IDs); IDs follow
+// MOAT-AREA-NNN. internal/scan checks that every ID its code names is a
+// scan rule.
 func TestCatalogDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "doctor.md"))
-	if err != nil {
-		t.Fatal(err)
+	docs := map[Tool][]byte{}
+	for tool, name := range map[Tool]string{Doctor: "doctor.md", Scan: "scanning.md"} {
+		doc, err := os.ReadFile(filepath.Join("..", "..", "docs", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs[tool] = doc
 	}
 	for _, r := range Catalog {
 		parts := strings.Split(r.ID, "-")
@@ -838,8 +845,15 @@ func TestCatalogDocumented(t *testing.T) {
 		if r.Title == "" || r.Why == "" || r.Fix == "" {
 			t.Errorf("%s: empty title, why or fix", r.ID)
 		}
-		if !bytes.Contains(doc, []byte("| "+r.ID+" |")) {
-			t.Errorf("%s is not in the table of docs/doctor.md", r.ID)
+		switch r.Tools {
+		case Doctor, Scan, Both:
+		default:
+			t.Errorf("%s: unknown tools %q", r.ID, r.Tools)
+		}
+		for tool, name := range map[Tool]string{Doctor: "doctor.md", Scan: "scanning.md"} {
+			if strings.Contains(string(r.Tools), string(tool)) && !bytes.Contains(docs[tool], []byte("| "+r.ID+" |")) {
+				t.Errorf("%s (%s) is not in the tables of docs/%s", r.ID, r.Tools, name)
+			}
 		}
 	}
 }

@@ -167,8 +167,20 @@ type (
 	}
 )
 
-// InformationURI is where the finding IDs are documented.
-const InformationURI = "https://github.com/moatmq/moat/blob/main/docs/doctor.md"
+// InformationURI is where the finding IDs of moat doctor are documented,
+// and ScanInformationURI those of moat scan.
+const (
+	InformationURI     = "https://github.com/moatmq/moat/blob/main/docs/doctor.md"
+	ScanInformationURI = "https://github.com/moatmq/moat/blob/main/docs/scanning.md"
+)
+
+// informationURI is the document a report's SARIF rules point to.
+func informationURI(tool string) string {
+	if tool == "moat scan" {
+		return ScanInformationURI
+	}
+	return InformationURI
+}
 
 // sarifLevel maps a severity to a SARIF level.
 func sarifLevel(s Severity) string {
@@ -192,6 +204,7 @@ func securitySeverity(s Severity) string {
 // configuration file for moat doctor).
 func WriteSARIF(w io.Writer, r *Report, artifact string) error {
 	var rules []sarifRule
+	docURI := informationURI(r.Tool)
 	index := map[string]int{}
 	for _, f := range r.Findings {
 		if _, ok := index[f.ID]; ok {
@@ -208,7 +221,7 @@ func WriteSARIF(w io.Writer, r *Report, artifact string) error {
 			ID: rule.ID, Name: ruleName(rule.Title),
 			ShortDescription: sarifText{rule.Title},
 			FullDescription:  sarifText{rule.Why},
-			Help:             sarifText{"Fix: " + rule.Fix + " See " + InformationURI + "#" + strings.ToLower(rule.ID)},
+			Help:             sarifText{"Fix: " + rule.Fix + " See " + docURI + "#" + strings.ToLower(rule.ID)},
 			Default:          sarifDefault{sarifLevel(rule.Severity)},
 			Properties: map[string]any{"security-severity": securitySeverity(rule.Severity),
 				"tags": []string{"security", strings.ToLower(strings.Split(rule.ID, "-")[1])}},
@@ -247,7 +260,7 @@ func WriteSARIF(w io.Writer, r *Report, artifact string) error {
 		Schema:  "https://json.schemastore.org/sarif-2.1.0.json",
 		Version: "2.1.0",
 		Runs: []sarifRun{{
-			Tool:    sarifTool{sarifDriver{Name: r.Tool, Version: r.Version, InformationURI: InformationURI, Rules: rules}},
+			Tool:    sarifTool{sarifDriver{Name: r.Tool, Version: r.Version, InformationURI: docURI, Rules: rules}},
 			Results: results,
 		}},
 	}

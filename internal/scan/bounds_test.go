@@ -205,3 +205,28 @@ func TestBoundsMaxDuration(t *testing.T) {
 		t.Errorf("the second target should be listed as not scanned: %+v", res)
 	}
 }
+
+// TestBoundsFloodingIntrusive: the intrusive probes, whose watchers
+// subscribe too, are bounded by the same caps under a flood: no probe
+// waits out its 20 s listening window, and allocations stay bounded.
+func TestBoundsFloodingIntrusive(t *testing.T) {
+	addr := fakeBroker(t, flooding)
+	o := Options{ProbeTimeout: time.Second, Listen: 20 * time.Second, IdleWait: -1, MaxMessages: 100, MaxBytes: 1 << 20,
+		Intrusive: true, Username2: "u2", Password2: "p2", SignedTopic: "plant/moat-scan-test/cmd"}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	res := run(t, o, addr)
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	if took > 19*time.Second {
+		t.Errorf("intrusive scan of a flooding broker took %s: a probe waited out its window", took)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 512<<20 {
+		t.Errorf("the scan allocated %d MiB while flooded", alloc>>20)
+	}
+	if len(res.Failed) > 0 {
+		t.Errorf("failed: %v", res.Failed)
+	}
+}

@@ -212,6 +212,10 @@ type connectSpec struct {
 	sessionExpiry uint32
 	prefix        []byte // written before anything else (PROXY header)
 	dialer        func() (net.Conn, error)
+	// willTopic, when set, carries a QoS 0 will with willPayload (no
+	// delay: the broker sends it as soon as the connection drops).
+	willTopic   string
+	willPayload []byte
 }
 
 // session is one MQTT connection of the scanner.
@@ -254,6 +258,9 @@ func (s *scanner) open(ctx context.Context, t *Target, tr transport, c connectSp
 			p.Properties.SessionExpiryInterval = c.sessionExpiry
 			p.Properties.Set(packet.PropSessionExpiryInterval)
 		}
+	}
+	if c.willTopic != "" {
+		p.WillFlag, p.WillTopic, p.WillPayload = true, c.willTopic, c.willPayload
 	}
 	if c.hasUser {
 		p.UsernameFlag, p.Username = true, c.user
@@ -412,8 +419,14 @@ func (se *session) count(p *packet.Publish, st *stats) {
 // publish sends a QoS 1 message and returns the PUBACK code (always
 // success before MQTT 5). Messages that arrive meanwhile go to st.
 func (se *session) publish(topic string, payload []byte, retain bool, st *stats) (packet.ReasonCode, error) {
+	return se.publishProps(&packet.Publish{Retain: retain, Topic: topic, Payload: payload}, st)
+}
+
+// publishProps sends p at QoS 1 (with its properties from MQTT 5) and
+// returns the PUBACK code, as publish does.
+func (se *session) publishProps(p *packet.Publish, st *stats) (packet.ReasonCode, error) {
 	id := se.id()
-	p := &packet.Publish{QoS: 1, Retain: retain, Topic: topic, PacketID: id, Payload: payload}
+	p.QoS, p.PacketID = 1, id
 	if err := se.write(packet.AppendPublish(nil, p, se.v)); err != nil {
 		return 0, err
 	}

@@ -49,7 +49,10 @@ func publishRetained(t *testing.T, addr, user, pass, topic, payload string) {
 
 // hasRetained reports whether a subscription to topic on the plain MQTT
 // broker at addr receives a retained message at once.
-func hasRetained(addr, topic string) bool {
+func hasRetained(addr, topic string) bool { return hasRetainedAs(addr, "", "", topic) }
+
+// hasRetainedAs is hasRetained for the user user (anonymous when empty).
+func hasRetainedAs(addr, user, pass, topic string) bool {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return false
@@ -59,6 +62,9 @@ func hasRetained(addr, topic string) bool {
 	r := packet.NewReader(conn, 0)
 	r.SetOrigin(packet.FromServer)
 	c := &packet.Connect{Version: packet.V311, CleanStart: true, KeepAlive: 30, ClientID: "retained-probe"}
+	if user != "" {
+		c.UsernameFlag, c.Username, c.PasswordFlag, c.Password = true, user, true, []byte(pass)
+	}
 	sub := &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: topic}}}
 	if _, err := conn.Write(append(packet.AppendConnect(nil, c, packet.V311), packet.AppendSubscribe(nil, sub, packet.V311)...)); err != nil {
 		return false

@@ -20,26 +20,30 @@ var defaultCredentials = [][2]string{
 const bruteForceAttempts = 10
 
 // intrusive runs the opt-in probes that need a connected identity:
-// shared-subscription bypass, maximum packet size, client-id takeover
-// and session hijack, and the malformed-input set.
+// shared-subscription and will bypass, signed-topic enforcement, maximum
+// packet size, client-id takeover and session hijack, and the
+// malformed-input set.
 func (s *scanner) intrusive(ctx context.Context, t *Target, tr transport, p *probeSession, hashGranted bool) {
-	s.progress(t, "intrusive probes: shared subscriptions, packet size, takeover, malformed input")
-	if !hashGranted {
-		var st stats
-		code, err := p.se.subscribe("$share/moat-scan/#", &st)
-		if err == nil && !code.IsError() {
-			p.se.unsubscribe("$share/moat-scan/#")
-			s.add(t, doctor.IDACLSharedBypass, nil, doctor.Finding{Message: fmt.Sprintf(
-				"%s was refused \"#\" but granted \"$share/moat-scan/#\" (SUBACK %s)", p.who, code)})
-		}
+	s.step(t, stepShared)
+	s.sharedProbe(ctx, t, tr, p, hashGranted)
+	if ctx.Err() == nil {
+		s.step(t, stepWill)
+		s.willProbe(ctx, t, tr, p)
+	}
+	if ctx.Err() == nil && s.o.SignedTopic != "" {
+		s.step(t, stepSigned)
+		s.signedProbe(ctx, t, tr, p)
 	}
 	if ctx.Err() == nil {
+		s.step(t, stepOversize)
 		s.oversize(ctx, t, tr, p)
 	}
 	if ctx.Err() == nil {
+		s.step(t, stepTakeover)
 		s.takeover(ctx, t, tr, p.spec.version)
 	}
 	if ctx.Err() == nil {
+		s.step(t, stepMalformed)
 		s.malformed(ctx, t, tr, p.spec)
 	}
 }
@@ -207,13 +211,14 @@ func answersPing(se *session, d time.Duration) bool {
 // brute-force lockout probe.
 func (s *scanner) intrusiveAuth(ctx context.Context, t *Target, tr transport, v packet.Version, checksCreds bool) {
 	if !tr.ws && ctx.Err() == nil {
+		s.step(t, stepProxy)
 		s.proxySpoof(ctx, t, tr, v)
 	}
 	if !checksCreds {
 		s.note(t, "default credentials and brute-force lockout not probed: the broker accepted anonymous or random credentials, or refused to answer")
 		return
 	}
-	s.progress(t, "intrusive probes: default credentials, brute-force lockout")
+	s.step(t, stepDefaultCreds)
 	for _, pair := range defaultCredentials {
 		if ctx.Err() != nil {
 			return
@@ -232,6 +237,7 @@ func (s *scanner) intrusiveAuth(ctx context.Context, t *Target, tr transport, v 
 // user that does not exist, and looks for a defence: a ban or rate code,
 // a connection closed before CONNACK, or answers slowing down.
 func (s *scanner) bruteForce(ctx context.Context, t *Target, tr transport, v packet.Version) {
+	s.step(t, stepBruteForce)
 	user := "moat-scan-nouser-" + s.id
 	var fastest, slowest time.Duration
 	for i := range bruteForceAttempts {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatmq/moat/internal/testutil"
 	"github.com/moatmq/moat/internal/testutil/syncbuf"
 
 	"github.com/moatmq/moat/internal/certs"
@@ -30,12 +31,7 @@ const mosquittoBin = "/usr/sbin/mosquitto"
 // the test ends, and waits until it accepts connections.
 func startMosquitto(t *testing.T, conf string) string {
 	t.Helper()
-	if _, err := os.Stat(mosquittoBin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mosquitto not installed (%s); scripts/deps installs it in CI", mosquittoBin)
-		}
-		t.Skipf("mosquitto not installed (%s)", mosquittoBin)
-	}
+	requireMosquitto(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -74,6 +70,18 @@ func startMosquitto(t *testing.T, conf string) string {
 			t.Fatalf("mosquitto did not listen on %s:\n%s", addr, logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// requireMosquitto skips the test without Debian's mosquitto, and fails
+// it in CI (CI set), where scripts/deps installs it.
+func requireMosquitto(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(mosquittoBin); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("mosquitto not installed (%s); scripts/deps installs it in CI", mosquittoBin)
+		}
+		t.Skipf("mosquitto not installed (%s)", mosquittoBin)
 	}
 }
 
@@ -119,12 +127,7 @@ func TestScanMosquittoInsecure(t *testing.T) {
 // lack of a brute-force defence and compare two accounts.
 func TestScanMosquittoSecure(t *testing.T) {
 	t.Parallel()
-	if _, err := os.Stat(mosquittoBin); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("mosquitto not installed (%s); scripts/deps installs it in CI", mosquittoBin)
-		}
-		t.Skipf("mosquitto not installed (%s)", mosquittoBin)
-	}
+	requireMosquitto(t)
 	dir := t.TempDir()
 	ca, err := certs.NewCA(filepath.Join(dir, "ca"), certs.CAOptions{})
 	if err != nil {
@@ -141,25 +144,60 @@ func TestScanMosquittoSecure(t *testing.T) {
 		}
 		return p
 	}
+	// A second, plain listener on loopback only seeds retained data; the
+	// scan targets the TLS one. $SYS is published every second.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedAddr := ln.Addr().String()
+	ln.Close()
 	conf := fmt.Sprintf(`allow_anonymous false
 password_file %s
 acl_file %s
+sys_interval 1
 cafile %s
 certfile %s
 keyfile %s
 tls_version tlsv1.2
+ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305
+listener %d 127.0.0.1
 `, write("passwd", "bob:"+mosquittoHash(t, "bob-pw")+"\ncarol:"+mosquittoHash(t, "carol-pw")+"\n"),
 		write("acl", "user bob\ntopic readwrite devices/bob/#\nuser carol\ntopic readwrite devices/carol/#\n"),
-		filepath.Join(dir, "ca", "ca.crt"), write("server.crt", string(crt)), write("server.key", string(key)))
+		filepath.Join(dir, "ca", "ca.crt"), write("server.crt", string(crt)), write("server.key", string(key)),
+		ln.Addr().(*net.TCPAddr).Port)
 	addr := startMosquitto(t, conf)
+	testutil.Eventually(t, 10*time.Second, "the seeding listener does not answer", func() bool {
+		c, err := net.DialTimeout("tcp", seedAddr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	// Another account's retained state: the scan must not read it.
+	publishRetained(t, seedAddr, "carol", "carol-pw", "devices/carol/state", "do-not-print-this")
+	if !hasRetainedAs(seedAddr, "carol", "carol-pw", "devices/carol/state") {
+		t.Fatal("the seeded retained message is not there")
+	}
 	res := run(t, Options{CAFile: filepath.Join(dir, "ca", "ca.crt"), ServerName: "localhost", Username: "bob", Password: "bob-pw",
 		Username2: "carol", Password2: "carol-pw", Intrusive: true, IdleWait: -1, Listen: 500 * time.Millisecond}, addr)
 	if len(res.Failed) > 0 {
 		t.Fatalf("failed: %v", res.Failed)
 	}
+	// The insecure configuration's findings (TestScanMosquittoInsecure)
+	// are fixed: no anonymous or any-credentials access, nothing read
+	// through "#" or "$SYS/#" (retained data and $SYS are there), no
+	// write outside the account's subtree, TLS 1.2+ with a trusted
+	// certificate.
 	none(t, res.Findings, doctor.IDAnonymousExposed, doctor.IDAnyCredentials, doctor.IDACLAllowAll, doctor.IDScanRetained,
-		doctor.IDPlainText, doctor.IDACLBroadGrant, doctor.IDScanPublish, doctor.IDScanSysWrite, doctor.IDCertUntrusted,
-		doctor.IDTLSOldVersion, doctor.IDDefaultCreds, doctor.IDProxyTrustAll)
+		doctor.IDPlainText, doctor.IDACLBroadGrant, doctor.IDScanVersion, doctor.IDACLDollarMatch, doctor.IDScanPublish,
+		doctor.IDScanRetainWrite, doctor.IDScanSysWrite, doctor.IDCertUntrusted, doctor.IDTLSOldVersion, doctor.IDTLSWeakSuite,
+		doctor.IDDefaultCreds, doctor.IDProxyTrustAll, doctor.IDACLSharedBypass, doctor.IDACLWillBypass)
+	for _, f := range res.Findings {
+		if strings.Contains(f.Message, "do-not-print") || strings.Contains(f.Message, "devices/carol") {
+			t.Errorf("another account's data in the report: %s", f)
+		}
+	}
 	// Mosquitto has no brute-force defence, and by default lets any
 	// account use any client id: it takes over the connection and resumes
 	// the persistent session of another account (its documentation points

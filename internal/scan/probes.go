@@ -58,7 +58,8 @@ func (inv *inventory) addf(format string, args ...any) {
 // target scans one target: transport, TLS, MQTT access control, then the
 // opt-in probes; the idle probe runs beside them.
 func (s *scanner) target(ctx context.Context, t *Target) {
-	s.progress(t, "detecting the transport")
+	s.steps = nil
+	s.step(t, stepDetect)
 	tr, err := s.detect(ctx, t)
 	if err != nil {
 		s.mu.Lock()
@@ -68,18 +69,18 @@ func (s *scanner) target(ctx context.Context, t *Target) {
 	}
 	inv := &inventory{}
 	inv.addf("%s", tr)
+	s.steps = s.plan(tr)
 	var wg sync.WaitGroup
 	if s.o.IdleWait > 0 && !tr.ws {
 		wg.Go(func() { s.idleProbe(ctx, t, inv) })
 	}
 	if tr.tls {
-		s.progress(t, "checking TLS versions, cipher suites and the certificate")
 		s.tlsChecks(ctx, t, inv)
 	}
 	if tr.ws {
+		s.step(t, stepOrigin)
 		s.wsChecks(ctx, t, tr)
 	}
-	s.progress(t, "probing authentication and access control")
 	if spoken := s.mqttChecks(ctx, t, tr, inv); len(spoken) > 0 && !tr.tls {
 		sev := sevp(doctor.SeverityCritical)
 		msg := "the broker speaks " + tr.String() + " to a non-loopback address: passwords and messages cross the network in clear"
@@ -89,8 +90,8 @@ func (s *scanner) target(ctx context.Context, t *Target) {
 		}
 		s.add(t, doctor.IDPlainText, sev, doctor.Finding{Message: msg})
 	}
-	if ctx.Err() == nil {
-		s.progress(t, "waiting for the idle-connection probe (at most %s)", s.o.IdleWait)
+	if ctx.Err() == nil && s.o.IdleWait > 0 && !tr.ws {
+		s.step(t, stepIdle)
 	}
 	wg.Wait()
 	s.add(t, doctor.IDScanInventory, nil, doctor.Finding{Message: strings.Join(inv.items, "; ")})
@@ -183,11 +184,13 @@ type probeSession struct {
 // identity gets in, access control. It returns the protocol versions the
 // broker answered.
 func (s *scanner) mqttChecks(ctx context.Context, t *Target, tr transport, inv *inventory) []string {
+	s.step(t, stepAuth)
 	a := s.authenticate(ctx, t, tr)
 	if len(a.spoken) == 0 {
 		s.note(t, "no CONNECT was answered (MQTT 5 and 3.1.1): MQTT probes skipped")
 		return nil
 	}
+	s.step(t, stepMQTT31)
 	s.mqtt31(ctx, t, tr, &a.spoken)
 	slices.Sort(a.spoken) // "3.1" < "3.1.1" < "5.0"
 	inv.addf("MQTT versions answered: %s", strings.Join(a.spoken, ", "))
@@ -368,6 +371,7 @@ func (s *scanner) readChecks(ctx context.Context, t *Target, p *probeSession) bo
 	if p.who == asAccount {
 		who = fmt.Sprintf("the supplied account %q", s.o.Username)
 	}
+	s.step(t, stepReadHash)
 	code, st, err := s.readFilter(t, p, who, "#")
 	granted := err == nil && !code.IsError()
 	if st.messages > 0 {
@@ -389,6 +393,7 @@ func (s *scanner) readChecks(ctx context.Context, t *Target, p *probeSession) bo
 	if ctx.Err() != nil || err != nil {
 		return granted // the connection is gone or flooded: no second subscription on it
 	}
+	s.step(t, stepReadSys)
 	code, sys, err := s.readFilter(t, p, who, "$SYS/#")
 	if sys.messages == 0 {
 		return granted
@@ -457,6 +462,7 @@ func (s *scanner) writeChecks(ctx context.Context, t *Target, p *probeSession) {
 	}
 	se := p.se
 	pub := s.topic("publish")
+	s.step(t, stepPublish)
 	if ok, how := s.tryWrite(se, pub, pub, false); ok {
 		s.add(t, doctor.IDScanPublish, sevFor(doctor.IDScanPublish), doctor.Finding{
 			Message: fmt.Sprintf("%s published to %s (%s)", who, pub, how)})
@@ -465,6 +471,7 @@ func (s *scanner) writeChecks(ctx context.Context, t *Target, p *probeSession) {
 		return
 	}
 	ret := s.topic("retain")
+	s.step(t, stepRetain)
 	if ok, how := s.tryRetain(se, ret); ok {
 		s.add(t, doctor.IDScanRetainWrite, sevFor(doctor.IDScanRetainWrite), doctor.Finding{
 			Message: fmt.Sprintf("%s set a retained message on %s (%s; removed again)", who, ret, how)})
@@ -473,6 +480,7 @@ func (s *scanner) writeChecks(ctx context.Context, t *Target, p *probeSession) {
 		return
 	}
 	sys := "$SYS/moat-scan/" + s.id
+	s.step(t, stepSysWrite)
 	if ok, how := s.tryWrite(se, sys, sys, true); ok {
 		s.add(t, doctor.IDScanSysWrite, nil, doctor.Finding{Message: fmt.Sprintf("%s published to %s (%s)", who, sys, how)})
 	}

@@ -7,7 +7,8 @@
 //   - no write unless Options.Publish or Options.Intrusive: then only to
 //     random topics the scanner owns, under moat-scan/<id>/ (and one
 //     $SYS/moat-scan/<id> probe), and a retained test message is removed
-//     again;
+//     again; the one exception is Options.SignedTopic, a topic the
+//     operator names for the signed-topic probe;
 //   - payloads are never kept or printed, only topic names, counts and
 //     sizes (the broker version from $SYS only with Options.ShowPayloads);
 //   - every probe is bounded in time (Options.ProbeTimeout, Listen,
@@ -26,16 +27,17 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/moatmq/moat/internal/doctor"
+	"github.com/moatmq/moat/internal/topic"
 )
 
 // Defaults of Options.
@@ -62,7 +64,10 @@ type Options struct {
 	// low-privilege account: an administrator may rightly read "#".
 	Username, Password string
 	// Username2 and Password2 are a second account, for the intrusive
-	// client-id takeover and session hijack probes.
+	// client-id takeover and session hijack probes. The will,
+	// shared-subscription and signed-topic probes use it to watch and
+	// publish: give it read and write on moat-scan/# (and read on
+	// SignedTopic) so that they can tell "enforced" from "not seen".
 	Username2, Password2 string
 	// CAFile verifies the broker's certificate instead of the system
 	// roots; ServerName is the name verified (default: the target host).
@@ -76,11 +81,19 @@ type Options struct {
 	Publish bool
 	// Intrusive adds the opt-in probes (and implies Publish): default
 	// credentials (a tiny list), a brute-force lockout probe (at most 10
-	// failures with a user that does not exist), shared-subscription
-	// bypass, client-id takeover and session hijack (with both
-	// accounts), maximum packet size enforcement, PROXY protocol
-	// spoofing and a small malformed-input set.
+	// failures with a user that does not exist), shared-subscription and
+	// will-message ACL bypass, client-id takeover and session hijack
+	// (with both accounts), maximum packet size enforcement, PROXY
+	// protocol spoofing, a small malformed-input set and, with
+	// SignedTopic, signed-topic enforcement.
 	Intrusive bool
+	// SignedTopic is a topic the operator says must be signed (no
+	// wildcard): with Intrusive, the scanner publishes one unsigned
+	// message and one with a garbage signature there, and reports a
+	// broker that accepts or delivers either. Use a test topic under the
+	// same signed rule as the real commands: a broker that does not
+	// enforce signatures delivers the probes to whoever listens.
+	SignedTopic string
 	// ShowPayloads prints the broker version read from $SYS.
 	ShowPayloads bool
 
@@ -94,8 +107,9 @@ type Options struct {
 	MaxMessages int           // per subscription
 	MaxBytes    int64         // per subscription
 
-	// Progress, when set, receives one line per step.
-	Progress io.Writer
+	// Progress, when set, is called at each step (from the goroutine
+	// that called Run).
+	Progress func(Step)
 	// Resolver resolves host names; nil is net.DefaultResolver.
 	Resolver *net.Resolver
 }
@@ -252,6 +266,14 @@ func Run(ctx context.Context, targets []string, o Options) (*Result, error) {
 	if len(targets) > MaxTargets {
 		return nil, fmt.Errorf("%d targets: at most %d per run", len(targets), MaxTargets)
 	}
+	if o.SignedTopic != "" {
+		if !o.Intrusive {
+			return nil, errors.New("the signed-topic probe is intrusive: it needs Intrusive")
+		}
+		if err := topic.ValidateName(o.SignedTopic, topic.Limits{}); err != nil || strings.HasPrefix(o.SignedTopic, "$") {
+			return nil, fmt.Errorf("signed topic %q: want a topic name without wildcards, not starting with $", doctor.Sanitize(o.SignedTopic, 80))
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.MaxDuration)
 	defer cancel()
 	var parsed []*Target
@@ -313,6 +335,8 @@ type scanner struct {
 	mu  sync.Mutex
 	res *Result
 	n   int // client ids handed out
+	// steps is the plan of the target being scanned, for Progress.
+	steps []string
 }
 
 // add records a finding about t at the catalog's severity, or at sev.
@@ -335,11 +359,69 @@ func (s *scanner) note(t *Target, format string, args ...any) {
 	s.mu.Unlock()
 }
 
-// progress writes one line to Options.Progress.
-func (s *scanner) progress(t *Target, format string, args ...any) {
-	if s.o.Progress != nil {
-		fmt.Fprintf(s.o.Progress, "scan %s: %s\n", t, fmt.Sprintf(format, args...))
+// plan lists the steps of a target reached over tr, in the order they
+// run, for Progress. A step that turns out not to apply is skipped.
+func (s *scanner) plan(tr transport) []string {
+	var p []string
+	if tr.tls {
+		p = append(p, stepTLSVersions, stepWeakSuites, stepCertificate)
 	}
+	if tr.ws {
+		p = append(p, stepOrigin)
+	}
+	p = append(p, stepAuth, stepMQTT31, stepReadHash, stepReadSys)
+	if s.o.Publish {
+		p = append(p, stepPublish, stepRetain, stepSysWrite)
+	}
+	if s.o.Intrusive {
+		p = append(p, stepShared, stepWill)
+		if s.o.SignedTopic != "" {
+			p = append(p, stepSigned)
+		}
+		p = append(p, stepOversize, stepTakeover, stepMalformed, stepProxy, stepDefaultCreds, stepBruteForce)
+	}
+	if s.o.IdleWait > 0 && !tr.ws {
+		p = append(p, stepIdle)
+	}
+	return p
+}
+
+// Step names, as the progress line shows them.
+const (
+	stepDetect       = "detecting the transport"
+	stepTLSVersions  = "tls versions"
+	stepWeakSuites   = "weak cipher suites"
+	stepCertificate  = "certificate"
+	stepOrigin       = "websocket origin"
+	stepAuth         = "authentication"
+	stepMQTT31       = "mqtt 3.1"
+	stepReadHash     = "subscribe #"
+	stepReadSys      = "subscribe $SYS/#"
+	stepPublish      = "publish"
+	stepRetain       = "retain"
+	stepSysWrite     = "$SYS write"
+	stepShared       = "shared subscription"
+	stepWill         = "will message"
+	stepSigned       = "signed topic"
+	stepOversize     = "packet size"
+	stepTakeover     = "client-id takeover"
+	stepMalformed    = "malformed input"
+	stepProxy        = "proxy header"
+	stepDefaultCreds = "default credentials"
+	stepBruteForce   = "brute-force lockout"
+	stepIdle         = "idle connection"
+)
+
+// step reports the step name of t to Options.Progress.
+func (s *scanner) step(t *Target, name string) {
+	if s.o.Progress == nil {
+		return
+	}
+	st := Step{Target: t.String(), Name: name}
+	if i := slices.Index(s.steps, name); i >= 0 {
+		st.N, st.Total = i+1, len(s.steps)
+	}
+	s.o.Progress(st)
 }
 
 // clientID returns a fresh client id: moat-scan-<id>-<n>, at most 23

@@ -91,6 +91,7 @@ func (s *scanner) handshake(ctx context.Context, t *Target, mutate func(*tls.Con
 func (s *scanner) tlsChecks(ctx context.Context, t *Target, inv *inventory) {
 	var accepted []string
 	var maxLegacy uint16
+	s.step(t, stepTLSVersions)
 	for _, v := range tlsVersions {
 		if ctx.Err() != nil {
 			return
@@ -120,11 +121,13 @@ func (s *scanner) tlsChecks(ctx context.Context, t *Target, inv *inventory) {
 		s.add(t, doctor.IDTLS12Allowed, nil, doctor.Finding{Message: "the broker accepts TLS 1.2 as well as 1.3"})
 	}
 	if maxLegacy != 0 {
+		s.step(t, stepWeakSuites)
 		s.weakSuites(ctx, t, maxLegacy)
 	}
 	if ctx.Err() != nil {
 		return
 	}
+	s.step(t, stepCertificate)
 	h := s.handshake(ctx, t, nil, true)
 	switch {
 	case h.required:
