@@ -37,6 +37,10 @@ type Session struct {
 	// offlineSince is when the session last went offline; zero while
 	// connected. Saved so that a restart counts the expiry from it.
 	offlineSince time.Time
+	// signedSeen remembers accepted signed QoS 1 messages (signed.go);
+	// signedNext is the next slot to overwrite once it is full.
+	signedSeen []signedAccepted
+	signedNext int
 }
 
 // subscription is one filter of one session, stored in the topic tree.

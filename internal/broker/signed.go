@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/sha256"
 	"crypto/tls"
 
 	"github.com/moatmq/moat/internal/audit"
@@ -32,11 +33,16 @@ func (c *conn) checkSigned(p *packet.Publish, m *session.Message) (code packet.R
 		if !d.Expiry.IsZero() && (m.Expiry.IsZero() || d.Expiry.Before(m.Expiry)) {
 			m.Expiry = d.Expiry // the signed expiry caps delivery
 		}
+		if p.QoS == 1 {
+			c.sess.acceptedSigned(p.PacketID, signedDigest(p), int(c.b.lim.ReceiveMaximum))
+		}
 		return 0, false, false
 	}
-	if why == signed.ReasonReplayed && p.Dup && p.QoS == 1 {
-		// A QoS 1 retransmission of a message accepted before: acknowledge,
-		// do not deliver twice. (QoS 2 duplicates never get here.)
+	if why == signed.ReasonReplayed && p.Dup && p.QoS == 1 && c.sess.isSignedResend(p.PacketID, signedDigest(p)) {
+		// A QoS 1 retransmission (DUP, same packet id, same session, same
+		// bytes) of a message accepted before: acknowledge, do not deliver
+		// twice. Any other replay is refused and audited below. (QoS 2
+		// duplicates never get here.)
 		return 0, false, true
 	}
 	c.b.metrics.SignedRefused.Add(why.String(), 1)
@@ -69,4 +75,57 @@ func (c *conn) certPublicKey() any {
 		return nil
 	}
 	return st.PeerCertificates[0].PublicKey
+}
+
+// signedDigest identifies a signed PUBLISH by what its signature covers
+// and carries: topic, payload and user properties.
+func signedDigest(p *packet.Publish) [16]byte {
+	h := sha256.New()
+	h.Write([]byte(p.Topic))
+	h.Write([]byte{0})
+	h.Write(p.Payload)
+	for _, up := range p.Properties.UserProperties {
+		h.Write([]byte{0})
+		h.Write([]byte(up.Key))
+		h.Write([]byte{0})
+		h.Write([]byte(up.Value))
+	}
+	var out [16]byte
+	copy(out[:], h.Sum(nil))
+	return out
+}
+
+// signedAccepted is a signed QoS 1 message the session's publisher got
+// accepted, remembered so that its retransmission is told from a replay.
+type signedAccepted struct {
+	id     uint16
+	digest [16]byte
+}
+
+// acceptedSigned remembers an accepted signed QoS 1 message; the last
+// limit of them are kept (a client retransmits at most its Receive
+// Maximum of unacknowledged messages).
+func (s *Session) acceptedSigned(id uint16, digest [16]byte, limit int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := signedAccepted{id: id, digest: digest}
+	if len(s.signedSeen) < limit {
+		s.signedSeen = append(s.signedSeen, e)
+		return
+	}
+	s.signedSeen[s.signedNext%len(s.signedSeen)] = e
+	s.signedNext++
+}
+
+// isSignedResend reports whether a message with this packet id and these
+// bytes was accepted in this session.
+func (s *Session) isSignedResend(id uint16, digest [16]byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range s.signedSeen {
+		if e.id == id && e.digest == digest {
+			return true
+		}
+	}
+	return false
 }
