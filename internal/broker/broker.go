@@ -137,6 +137,8 @@ type Broker struct {
 	signed    *signed.Verifier     // nil: no signed topics
 	idBuckets limits.SharedBuckets // per-identity publish buckets
 
+	closeStore      sync.Once // Shutdown saves the replay state and closes the store once
+	closeErr        error
 	holdAcks        bool          // Options.HoldAcks (durable.go)
 	written, synced atomic.Uint64 // writes made; writes known durable
 }
@@ -255,7 +257,11 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 		s.stopTimers()
 	}
 	b.mu.Unlock()
-	return b.store.Close()
+	b.closeStore.Do(func() {
+		b.saveReplayState()
+		b.closeErr = b.store.Close()
+	})
+	return b.closeErr
 }
 
 func (b *Broker) record(e audit.Event) {

@@ -141,6 +141,9 @@ type RestoreReport struct {
 	// Expired counts sessions and retained messages that expired while the
 	// broker was down; Orphans queues found without a session record.
 	Expired, Orphans int
+	// ReplayState is set when the signed-topics replay state of a clean
+	// shutdown was loaded (no restart window).
+	ReplayState bool
 }
 
 // Restore loads a store snapshot into a broker that has not served yet:
@@ -190,7 +193,39 @@ func (b *Broker) Restore(snap *store.Snapshot) (RestoreReport, error) {
 		rep.Sessions++
 		rep.Queued += len(r.Queue)
 	}
+	if state, ok := snap.State[replayStateName]; ok {
+		// Saved at the last clean shutdown. Used once: deleted (durably,
+		// before anything is served) so that after a crash the restart
+		// window applies again instead of a stale state.
+		if b.signed != nil {
+			if err := b.signed.ImportReplay(state); err != nil {
+				b.log.Warn("store: the saved signed-topics replay state is unreadable; the restart window applies", "error", err)
+			} else {
+				rep.ReplayState = true
+			}
+		}
+		if err := b.write(store.Op{Kind: store.OpDeleteState, Topic: replayStateName}); err != nil {
+			return rep, err
+		}
+	}
 	return rep, b.durableTo(b.writeMark())
+}
+
+// replayStateName is the store's state record of the signed-topics replay
+// state, saved at a clean shutdown.
+const replayStateName = "signed/replay"
+
+// saveReplayState writes the signed-topics replay state at a clean
+// shutdown, once no connection can add to it.
+func (b *Broker) saveReplayState() {
+	if b.signed == nil {
+		return
+	}
+	batch := store.Batch{}
+	batch.SetState(replayStateName, b.signed.ExportReplay())
+	if err := b.store.Apply(&batch); err != nil {
+		b.log.Error("store: saving the signed-topics replay state failed; the restart window will apply", "error", err)
+	}
 }
 
 // restoreSession rebuilds one offline session.

@@ -1,14 +1,18 @@
 package broker_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/moatmq/moat/internal/broker"
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/signed"
@@ -99,5 +103,104 @@ func TestSignedResendVersusReplay(t *testing.T) {
 		}
 		sub.write(t, &packet.Puback{PacketID: p.PacketID})
 		sub.flush(t)
+	}
+}
+
+// TestSignedReplayStateAcrossCleanRestart: a clean shutdown saves the
+// replay state in the store and the next start loads it: a message
+// accepted before is refused as a replay, and a fresh one is accepted at
+// once instead of falling in the restart window.
+func TestSignedReplayStateAcrossCleanRestart(t *testing.T) {
+	dir := t.TempDir()
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	der, err := x509.MarshalPKIXPublicKey(priv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "k.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := signed.ParseKeys([]byte(`{"keys": [{"kid": "k1", "identity": "anonymous", "public_key_file": "k.pub"}]}`), "keys.json", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := signed.NewPolicy(signed.Config{Rules: []signed.RuleConfig{{Topics: []string{"cmd/#"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The verifiers' clock runs 60 s ahead once they are made, so that
+	// the first broker is past its restart window.
+	var ahead atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }
+	signer, err := signed.NewSigner("k1", priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := uint64(time.Now().UnixNano())
+	publish := func(addr string, seq uint64, id uint16) packet.ReasonCode {
+		t.Helper()
+		c := signed.Claims{Identity: "anonymous", Topic: "cmd/x", IssuedAt: clock().Unix(), Mode: signed.Sequence, Epoch: epoch, Seq: seq}
+		sig, err := signer.Detached(&c, []byte("go"), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub := connected(t, addr, v5(fmt.Sprintf("pub%d", id)))
+		p := &packet.Publish{Topic: "cmd/x", QoS: 1, PacketID: id, Payload: []byte("go")}
+		p.Properties.UserProperties = []packet.UserProperty{{Key: signed.PropertyName, Value: sig}}
+		p.Properties.Set(packet.PropUserProperty)
+		pub.send(t, p, packet.V5)
+		ack, ok := pub.read(t, packet.V5).(*packet.Puback)
+		if !ok {
+			t.Fatal("no PUBACK")
+		}
+		return ack.ReasonCode
+	}
+
+	storeDir := filepath.Join(dir, "store")
+	v1 := signed.NewVerifier(policy, keys, clock)
+	ahead.Store(int64(60 * time.Second))
+	addr, b1 := startBroker(t, broker.Options{Store: openDisk(t, storeDir), HoldAcks: true, Signed: v1})
+	if code := publish(addr, 1, 1); code.IsError() {
+		t.Fatalf("before the restart: %v", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := b1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	st := openDisk(t, storeDir)
+	snap, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := signed.NewVerifier(policy, keys, clock) // its restart window covers the next 30 s
+	addr, b2 := startBroker(t, broker.Options{Store: st, HoldAcks: true, Signed: v2})
+	if rep, err := b2.Restore(snap); err != nil || !rep.ReplayState {
+		t.Fatalf("restore: %+v %v", rep, err)
+	}
+	// Used once: deleted as it is loaded, so a crash now would not bring
+	// it back stale.
+	if again, err := st.Load(); err != nil || again.State["signed/replay"] != nil {
+		t.Fatalf("the saved state outlived its loading: %v", err)
+	}
+	if code := publish(addr, 1, 2); code != packet.NotAuthorized {
+		t.Fatalf("a replay of a message accepted before the restart: %v, want 0x87", code)
+	}
+	if code := publish(addr, 2, 3); code.IsError() {
+		t.Fatalf("a fresh message right after the restart: %v (restart window not lifted)", code)
+	}
+	// The next clean shutdown saves it again.
+	if err := b2.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st = openDisk(t, storeDir)
+	defer st.Close()
+	snap, err = st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(snap.State["signed/replay"]) == 0 {
+		t.Fatal("the second clean shutdown saved no state")
 	}
 }

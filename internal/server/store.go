@@ -86,6 +86,7 @@ func (s *Server) restoreState(st store.Store) error {
 		return fmt.Errorf("store: restoring: %w", err)
 	}
 	s.log.Info("store loaded", "dir", s.cfg.StoreDir(), "mode", s.cfg.Store.Mode, "sessions", rep.Sessions,
-		"queued", rep.Queued, "retained", rep.Retained, "expired", rep.Expired, "orphans", rep.Orphans)
+		"queued", rep.Queued, "retained", rep.Retained, "expired", rep.Expired, "orphans", rep.Orphans,
+		"signed_replay_state", rep.ReplayState)
 	return nil
 }

@@ -54,7 +54,7 @@ type Verifier struct {
 	policy atomic.Pointer[Policy]
 	keys   atomic.Pointer[Keys]
 	now    func() time.Time
-	start  int64 // Unix seconds when the replay state began
+	start  atomic.Int64 // Unix seconds when the replay state began
 	replay *replayStore
 }
 
@@ -66,7 +66,8 @@ func NewVerifier(p *Policy, k *Keys, now func() time.Time) *Verifier {
 	if now == nil {
 		now = time.Now
 	}
-	v := &Verifier{now: now, start: now().Unix(), replay: newReplayStore()}
+	v := &Verifier{now: now, replay: newReplayStore()}
+	v.start.Store(now().Unix())
 	v.SetPolicy(p)
 	v.SetKeys(k)
 	return v
@@ -191,7 +192,7 @@ func (v *Verifier) check(p *Policy, r *rule, m *Message, d *Decision) Reason {
 		return ReasonFuture
 	case s.hasExp && now >= s.exp:
 		return ReasonExpired
-	case !p.allowRestartReplay && s.iat < v.start+r.skew:
+	case !p.allowRestartReplay && s.iat < v.start.Load()+r.skew:
 		return ReasonRestart
 	}
 	k := replayKey{identity: key.Identity, kid: key.ID}

@@ -95,6 +95,9 @@ type Store interface {
 type Snapshot struct {
 	Sessions []Restored         // ordered by client id (bytewise)
 	Retained []*session.Message // ordered by topic (bytewise)
+	// State holds the named state records (SetState), for example the
+	// signed-topics replay state saved at a clean shutdown.
+	State map[string][]byte
 }
 
 // Restored is one client's stored state.
@@ -130,13 +133,16 @@ const (
 	OpDeleteRetained
 	OpAddInbound
 	OpRemoveInbound
+	OpSetState
+	OpDeleteState
 )
 
 // Op is one write of a Batch. Which fields are set depends on Kind: Session
 // for OpSaveSession; ClientID for OpDeleteSession; ClientID, Seq and Msg for
 // OpEnqueue; ClientID and Seq for OpDequeue; Msg for OpSetRetained; Topic
 // for OpDeleteRetained; ClientID and Seq (the packet id) for OpAddInbound
-// and OpRemoveInbound.
+// and OpRemoveInbound; Topic (the record's name) and Value for OpSetState;
+// Topic for OpDeleteState.
 type Op struct {
 	Kind     OpKind
 	ClientID string
@@ -144,6 +150,7 @@ type Op struct {
 	Session  *Session
 	Msg      *session.Message
 	Topic    string
+	Value    []byte
 }
 
 // Batch collects writes for Store.Apply. The zero value is an empty batch;
@@ -191,6 +198,17 @@ func (b *Batch) AddInbound(clientID string, id uint16) {
 // RemoveInbound forgets an inbound QoS 2 packet id once PUBREL arrived.
 func (b *Batch) RemoveInbound(clientID string, id uint16) {
 	b.Ops = append(b.Ops, Op{Kind: OpRemoveInbound, ClientID: clientID, Seq: uint64(id)})
+}
+
+// SetState writes the named state record (name at most 255 bytes, value
+// at most 64 MiB), replacing the previous one.
+func (b *Batch) SetState(name string, value []byte) {
+	b.Ops = append(b.Ops, Op{Kind: OpSetState, Topic: name, Value: value})
+}
+
+// DeleteState forgets the named state record, if any.
+func (b *Batch) DeleteState(name string) {
+	b.Ops = append(b.Ops, Op{Kind: OpDeleteState, Topic: name})
 }
 
 // Len is the number of writes in b.

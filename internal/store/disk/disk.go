@@ -15,6 +15,7 @@
 package disk
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -366,6 +367,17 @@ func (s *Store) apply(b *store.Batch, durable bool) error {
 			kb.set(k, s.seal.seal(nil, k, scratch))
 		case store.OpDeleteRetained:
 			kb.delete(retainedKey(op.Topic))
+		case store.OpSetState, store.OpDeleteState:
+			if op.Topic == "" || len(op.Topic) > 255 || len(op.Value) > 64<<20 {
+				return fmt.Errorf("store: state record %q: name must be 1 to 255 bytes, value at most 64 MiB", op.Topic)
+			}
+			k := append([]byte(prefixState), op.Topic...)
+			if op.Kind == store.OpDeleteState {
+				kb.delete(k)
+				break
+			}
+			scratch = append(append(scratch[:0], kindState), op.Value...)
+			kb.set(k, s.seal.seal(nil, k, scratch))
 		case store.OpAddInbound, store.OpRemoveInbound:
 			if op.Seq == 0 || op.Seq > 0xffff {
 				return fmt.Errorf("store: inbound packet id %d out of range", op.Seq)
@@ -457,6 +469,14 @@ func (s *Store) load(onBad func(key []byte, err error)) (*store.Snapshot, error)
 			}
 			r := client(id)
 			r.Inbound = append(r.Inbound, pid)
+		case strings.HasPrefix(string(k), prefixState):
+			if len(plain) == 0 || plain[0] != kindState {
+				return errMalformed
+			}
+			if snap.State == nil {
+				snap.State = make(map[string][]byte)
+			}
+			snap.State[string(k[len(prefixState):])] = bytes.Clone(plain[1:])
 		case strings.HasPrefix(string(k), prefixRetained):
 			m, err := decodeMessage(plain)
 			if err != nil {

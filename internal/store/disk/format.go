@@ -14,7 +14,7 @@ import (
 //	0: development stores written before the format record existed; the
 //	   records are those of version 1.
 //	1: the format record, the key id record, keys.go, record.go, seal.go.
-//	2: inbound QoS 2 records (keys.go) and the identity section of session
+//	2: inbound QoS 2 records and state records (keys.go), and the identity section of session
 //	   records (record.go); a store of format 1 is one of format 2 without
 //	   them, so the migration only writes the format record.
 const formatVersion = 2

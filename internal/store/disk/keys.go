@@ -14,6 +14,7 @@ import (
 //	retained/<topic>                   a retained message
 //	inbound/<uvarint len><client id><packet id as 2 bytes big-endian>
 //	                                   an inbound QoS 2 id awaiting PUBREL (format 2)
+//	state/<name>                       a named state record (format 2)
 //
 // Client ids and topics are arbitrary bytes. A session or retained key holds
 // its name as the key's whole remainder, so no escaping is needed; a queue
@@ -26,6 +27,7 @@ const (
 	prefixQueue    = "queue/"
 	prefixRetained = "retained/"
 	prefixInbound  = "inbound/"
+	prefixState    = "state/"
 )
 
 // Meta record names.
@@ -36,7 +38,7 @@ var (
 
 // dataPrefixes are the prefixes of the records that hold broker state, in
 // the order Load, Check and copies read them.
-var dataPrefixes = []string{prefixSession, prefixQueue, prefixRetained, prefixInbound}
+var dataPrefixes = []string{prefixSession, prefixQueue, prefixRetained, prefixInbound, prefixState}
 
 func sessionKey(clientID string) []byte {
 	return append([]byte(prefixSession), clientID...)
@@ -130,6 +132,8 @@ func recordName(k []byte) string {
 		if id, pid, ok := parseInboundKey(k); ok {
 			return fmt.Sprintf("inbound %s packet id %d", q(id), pid)
 		}
+	case len(s) >= len(prefixState) && s[:len(prefixState)] == prefixState:
+		return "state " + q(s[len(prefixState):])
 	case len(s) >= len(prefixRetained) && s[:len(prefixRetained)] == prefixRetained:
 		return "retained " + q(s[len(prefixRetained):])
 	case len(s) >= len(prefixMeta) && s[:len(prefixMeta)] == prefixMeta:

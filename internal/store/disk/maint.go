@@ -127,6 +127,10 @@ func copyRecords(src, dst *Store, r *Report, onBad func([]byte, error)) error {
 				return errMalformed
 			}
 			r.Inbound++
+		case strings.HasPrefix(string(k), prefixState):
+			if len(plain) == 0 || plain[0] != kindState {
+				return errMalformed
+			}
 		default:
 			_, err = decodeMessage(plain)
 			r.Retained++

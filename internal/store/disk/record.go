@@ -32,6 +32,7 @@ const (
 	kindMessage byte = 'M'
 	kindSession byte = 'S'
 	kindInbound byte = 'I' // the whole plaintext of an inbound record
+	kindState   byte = 'T' // a state record: this byte, then the value
 
 	// identityExt starts the optional identity section of a session record
 	// (format 2): groups, method, anonymous, topics grant.

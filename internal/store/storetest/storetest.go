@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"Closed", testClosed},
 		{"Inbound", testInbound},
 		{"IdentitySection", testIdentitySection},
+		{"State", testState},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -685,4 +686,34 @@ func testIdentitySection(t *testing.T, open Opener) {
 	snap := load(t, s)
 	wantEqual(t, "session with identity", find(snap, "c").Session, want)
 	wantEqual(t, "anonymous session", find(snap, "a").Session, anon)
+}
+
+func testState(t *testing.T, open Opener) {
+	s, dir := openT(t, open)
+	var b store.Batch
+	b.SetState("signed/replay", []byte("v1"))
+	b.SetState("other", []byte{})
+	must(t, s.Apply(&b))
+	b.Reset()
+	b.SetState("signed/replay", []byte("v2"))
+	must(t, s.Apply(&b))
+	snap := load(t, s)
+	if string(snap.State["signed/replay"]) != "v2" || snap.State["other"] == nil || len(snap.State) != 2 {
+		t.Fatalf("state records: %q", snap.State)
+	}
+	must(t, s.Close())
+	s = open(t, dir)
+	t.Cleanup(func() { s.Close() })
+	b.Reset()
+	b.DeleteState("other")
+	b.DeleteState("never")
+	must(t, s.Apply(&b))
+	if snap := load(t, s); len(snap.State) != 1 || string(snap.State["signed/replay"]) != "v2" {
+		t.Fatalf("state records after reopening and a delete: %q", snap.State)
+	}
+	b.Reset()
+	b.SetState("", []byte("x"))
+	if err := s.Apply(&b); err == nil {
+		t.Fatal("a state record without a name was accepted")
+	}
 }
