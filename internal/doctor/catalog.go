@@ -66,6 +66,7 @@ const (
 	IDProxyTrustAll    = "MOAT-PROXY-001"
 	IDProxyTrustWide   = "MOAT-PROXY-002"
 	IDAuditOff         = "MOAT-AUDIT-001"
+	IDStoreNotDurable  = "MOAT-STORE-001"
 	IDWSAnyOrigin      = "MOAT-WS-001"
 	IDMQTT31           = "MOAT-MQTT-001"
 	IDControlChars     = "MOAT-MQTT-002"
@@ -291,6 +292,9 @@ var Catalog = []Rule{
 	{IDAuditOff, SeverityMedium, Doctor, "Audit log off",
 		"Refused logins, ACL denials, bans and admin actions leave no tamper-evident trace.",
 		"Remove audit.disabled (the audit log is on by default).", false},
+	{IDStoreNotDurable, SeverityLow, Doctor, "Acknowledged messages are not crash-safe",
+		"With store.mode memory nothing survives a restart (persistent sessions, queued QoS 1/2 messages, retained messages); with relaxed a crash loses what was acknowledged since the last flush.",
+		"Use store.mode: strict (the default) unless losing acknowledged messages is acceptable.", false},
 	{IDWSAnyOrigin, SeverityMedium, Both, "WebSocket accepts any Origin",
 		"Any web page a user visits can open MQTT connections from that user's browser and network position.",
 		"List the web applications' origins in websocket.allowed_origins instead of \"*\".", false},

@@ -473,6 +473,7 @@ func TestCheckFindings(t *testing.T) {
 				c.Limits.MemoryBudget = "off"
 				c.Auth.BruteForce.Enabled = ptr(false)
 				c.Audit.Disabled = true
+				c.Store.Mode = "memory"
 			},
 			want: [][2]string{
 				{IDLimitPacketSize, "mqtt.max_packet_size"},
@@ -487,6 +488,7 @@ func TestCheckFindings(t *testing.T) {
 				{IDLimitMemory, "limits.memory_budget"},
 				{IDBruteForceOff, "auth.brute_force.enabled"},
 				{IDAuditOff, "audit.disabled"},
+				{IDStoreNotDurable, "store.mode"},
 			},
 		},
 		{

@@ -81,6 +81,10 @@ func (c *checker) namedFiles() []namedFile {
 	// Public keys, but whoever may write the registry may add a key.
 	add("signed_topics.keys", cfg.SignedTopics.Keys, rolePublic, false)
 	add("audit.file", cfg.AuditFile(), roleLog, true)
+	if cfg.Store.Mode != "memory" && cfg.Store.KeyEnv == "" {
+		// Generated with the store at the first start when it is the default.
+		add("store.key_file", cfg.StoreKeyFile(), roleKey, cfg.Store.KeyFile == "")
+	}
 	return out
 }
 

@@ -95,6 +95,12 @@ func (c *checker) settings() {
 	if c.cfg.Audit.Disabled {
 		c.add(IDAuditOff, Finding{Path: "audit.disabled", Message: "the audit log is disabled"})
 	}
+	switch c.cfg.Store.Mode {
+	case "memory":
+		c.add(IDStoreNotDurable, Finding{Path: "store.mode", Message: "store.mode is memory: persistent sessions, queued and retained messages are lost at every restart"})
+	case "relaxed":
+		c.add(IDStoreNotDurable, Finding{Path: "store.mode", Message: fmt.Sprintf("store.mode is relaxed: a crash loses up to %s of acknowledged messages", c.cfg.Store.FlushInterval)})
+	}
 }
 
 // loopbackAddr reports whether the host:port addr binds loopback only.
