@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/store/disk"
@@ -166,6 +167,12 @@ func printStoreReport(r *disk.Report, verb string) {
 	fmt.Printf("%-12s%d session(s), %d queued message(s), %d retained message(s), %d unreleased QoS 2 id(s)\n",
 		verb+":", r.Sessions, r.Queued, r.Retained, r.Inbound)
 	for _, p := range r.Problems {
+		if strings.HasPrefix(p.Record, "key ") {
+			// A damaged block of the engine, not one record: what follows
+			// it in the range cannot be read, and nobody knows how much.
+			fmt.Printf("damaged:    records from %s on, an unknown number: %s\n", p.Record, p.Err)
+			continue
+		}
 		fmt.Printf("damaged:    %s: %s\n", p.Record, p.Err)
 	}
 	if n := r.ProblemCount - len(r.Problems); n > 0 {

@@ -3,6 +3,7 @@ package disk
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Errors of Open, Load, Check, Recover and RotateKey. Match them with
@@ -55,16 +56,30 @@ type engineError struct {
 	err       error
 	corrupted bool // the engine says so
 	maybe     bool // the engine cannot open its files: perhaps damage
+	meta      bool // the damage hides the store's own format or key records
 }
 
 func (e *engineError) Error() string {
+	msg := firstLine(e.err)
 	switch {
+	case e.corrupted && e.meta:
+		return fmt.Sprintf("%s: the storage engine reports corruption: %s; the store's own records are unreadable, so 'moat store check' and 'recover' cannot read it either: restore the store directory from a backup (docs/durability.md, Backup and restore)", e.op, msg)
 	case e.corrupted:
-		return fmt.Sprintf("%s: the storage engine reports corruption: %v; %s", e.op, e.err, recoveryHint)
+		return fmt.Sprintf("%s: the storage engine reports corruption: %s; %s", e.op, msg, recoveryHint)
 	case e.maybe:
-		return fmt.Sprintf("%s: %v; if files of the store were damaged or truncated, restore them from a backup (docs/durability.md, Recovery)", e.op, e.err)
+		return fmt.Sprintf("%s: %s; if files of the store were damaged or truncated, restore them from a backup (docs/durability.md, Recovery)", e.op, msg)
 	}
-	return fmt.Sprintf("%s: %v", e.op, e.err)
+	return fmt.Sprintf("%s: %s", e.op, msg)
+}
+
+// firstLine is an engine error's message without what its error library
+// appends on further lines (markers, stack traces) for developers.
+func firstLine(err error) string {
+	if err == nil {
+		return "no details"
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
 }
 
 func (e *engineError) Unwrap() error { return e.err }

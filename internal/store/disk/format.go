@@ -47,7 +47,7 @@ func readFormat(eng engine) (v uint64, found bool, err error) {
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, err
+		return 0, false, metaErr(err)
 	}
 	p, err := openPlain(keyFormat, raw)
 	if err != nil {
@@ -58,6 +58,16 @@ func readFormat(eng engine) (v uint64, found bool, err error) {
 		return 0, false, fmt.Errorf("%w; %s", corrupt(keyFormat, "not a version number"), recoveryHint)
 	}
 	return v, true, nil
+}
+
+// metaErr marks engine corruption met while reading the store's own
+// records: record-level recovery cannot help then.
+func metaErr(err error) error {
+	var ee *engineError
+	if errors.As(err, &ee) && ee.corrupted {
+		ee.meta = true
+	}
+	return err
 }
 
 // isEmpty reports whether the engine holds no record at all.
@@ -86,7 +96,7 @@ func checkKey(eng engine, seal *sealer) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return metaErr(err)
 	}
 	id, err := openPlain(keyKeyID, raw)
 	if err != nil {

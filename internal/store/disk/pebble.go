@@ -45,7 +45,9 @@ func openPebble(dir string, o engineOptions) (engine, error) {
 		EventListener: &pebble.EventListener{
 			// Pebble's default is fatal; the read that found the damage
 			// returns an error naming it, and Check lists it.
-			DataCorruption: func(info pebble.DataCorruptionInfo) { logger.Errorf("%s", info) },
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				logger.Errorf("on-disk corruption in %s: %s", info.Path, firstLine(info.Details))
+			},
 		},
 	}
 	if o.readOnly {
