@@ -9,6 +9,7 @@ package auth
 
 import (
 	"context"
+	"crypto"
 	"net/netip"
 	"slices"
 	"time"
@@ -41,6 +42,17 @@ type Identity struct {
 	// Topics, when not nil, restricts this identity to the topic filters
 	// its credential names (a token's topics claim), on top of the ACL.
 	Topics *TopicGrant
+	// SigningKeys are message-signing public keys the credential vouches
+	// for (a token's signing_keys claim). Signed topics accept them for
+	// this identity when the key registry allows it (token_keys).
+	SigningKeys []SigningKey
+}
+
+// SigningKey is a public key a credential binds to its identity, for
+// signed topics: an ed25519.PublicKey or a *ecdsa.PublicKey on P-256.
+type SigningKey struct {
+	ID     string // the kid messages carry
+	Public crypto.PublicKey
 }
 
 // TopicGrant lists the topic filters a credential allows. Publish covers

@@ -28,6 +28,10 @@ type ConnInfo struct {
 	CertIdentity string
 	// CertGroups are the groups taken from that certificate (tls.groups).
 	CertGroups []string
+	// CertPublicKey is that certificate's public key, for identities that
+	// may sign messages with it (signed topics, certificate_keys); nil
+	// without a verified certificate.
+	CertPublicKey any
 	// RequireUsernameMatch refuses a CONNECT whose user name is not
 	// CertIdentity (and one without a certificate).
 	RequireUsernameMatch bool

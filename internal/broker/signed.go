@@ -2,7 +2,6 @@ package broker
 
 import (
 	"crypto/sha256"
-	"crypto/tls"
 
 	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/packet"
@@ -28,6 +27,9 @@ func (c *conn) checkSigned(p *packet.Publish, m *session.Message) (code packet.R
 		msg.Properties = &p.Properties
 	}
 	msg.CertKey = c.certPublicKey()
+	if c.subject != nil && c.subject.Identity != nil {
+		msg.TokenKeys = c.subject.Identity.SigningKeys
+	}
 	d, why := v.Check(msg)
 	if why == signed.OK {
 		if !d.Expiry.IsZero() && (m.Expiry.IsZero() || d.Expiry.Before(m.Expiry)) {
@@ -60,21 +62,13 @@ func (c *conn) checkSigned(p *packet.Publish, m *session.Message) (code packet.R
 // certPublicKey returns the public key of the connection's verified client
 // certificate when the connection's authenticated identity is the
 // certificate's, for registries that let identities sign with it
-// (certificate_keys); nil otherwise. Only TLS listeners give it: over
-// WebSocket the connection does not expose its TLS state here.
+// (certificate_keys); nil otherwise. The listener took it from the TLS
+// state at accept (tls and wss alike).
 func (c *conn) certPublicKey() any {
 	if c.info.CertIdentity == "" || c.info.CertIdentity != c.identityName() {
 		return nil
 	}
-	tc, ok := c.nc.(interface{ ConnectionState() tls.ConnectionState })
-	if !ok {
-		return nil
-	}
-	st := tc.ConnectionState()
-	if len(st.VerifiedChains) == 0 || len(st.PeerCertificates) == 0 {
-		return nil
-	}
-	return st.PeerCertificates[0].PublicKey
+	return c.info.CertPublicKey
 }
 
 // signedDigest identifies a signed PUBLISH by what its signature covers

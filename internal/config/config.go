@@ -648,6 +648,11 @@ type JWT struct {
 	// TopicsClaim names an optional claim restricting the token to topic
 	// filters: {"publish": [...], "subscribe": [...]}. Default "topics".
 	TopicsClaim string `yaml:"topics_claim"`
+	// SigningKeysClaim names an optional claim binding message-signing
+	// public keys to the token's identity, for signed topics whose key
+	// registry allows it (token_keys): [{"kid": ..., "spki": base64 DER}].
+	// Default "signing_keys".
+	SigningKeysClaim string `yaml:"signing_keys_claim"`
 }
 
 // Enabled reports whether token authentication is configured.

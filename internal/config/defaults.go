@@ -47,6 +47,7 @@ const (
 	DefaultJWTUsernameClaim       = "sub"
 	DefaultJWTGroupsClaim         = "groups"
 	DefaultJWTTopicsClaim         = "topics"
+	DefaultJWTSigningKeysClaim    = "signing_keys"
 	DefaultHTTPTimeout            = 2 * time.Second
 	DefaultHTTPCacheTTL           = 60 * time.Second
 	DefaultHTTPDenyTTL            = 5 * time.Second
@@ -172,6 +173,7 @@ func (a *Auth) applyDefaults() {
 	setDefault(&j.UsernameClaim, DefaultJWTUsernameClaim)
 	setDefault(&j.GroupsClaim, DefaultJWTGroupsClaim)
 	setDefault(&j.TopicsClaim, DefaultJWTTopicsClaim)
+	setDefault(&j.SigningKeysClaim, DefaultJWTSigningKeysClaim)
 	if h := &a.HTTP; h.AuthURL != "" {
 		setDefault(&h.Timeout, Duration(DefaultHTTPTimeout))
 		setDefault(&h.CacheTTL, Duration(DefaultHTTPCacheTTL))

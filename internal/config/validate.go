@@ -308,7 +308,7 @@ func (a *Auth) validate(v *collector) {
 	}
 	a.HTTP.validate(v)
 	for _, c := range []struct{ path, v string }{{"username_claim", j.UsernameClaim}, {"groups_claim", j.GroupsClaim},
-		{"topics_claim", j.TopicsClaim}} {
+		{"topics_claim", j.TopicsClaim}, {"signing_keys_claim", j.SigningKeysClaim}} {
 		if c.v == "" {
 			v.addf("auth.jwt."+c.path, "must not be empty")
 		}

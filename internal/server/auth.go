@@ -32,7 +32,7 @@ func (s *Server) buildAuth() (auth.Chain, error) {
 		// method's to decide, anything else it leaves alone.
 		a, err := jwt.New(jwt.Options{Keys: j.Keys, JWKSFile: j.JWKSFile, HMACSecretFile: j.HMACSecretFile,
 			Issuer: j.Issuer, Audience: j.Audience, Leeway: j.Leeway.D(), UsernameClaim: j.UsernameClaim,
-			GroupsClaim: j.GroupsClaim, TopicsClaim: j.TopicsClaim, Logger: s.log})
+			GroupsClaim: j.GroupsClaim, TopicsClaim: j.TopicsClaim, SigningKeysClaim: j.SigningKeysClaim, Logger: s.log})
 		if err != nil {
 			return nil, fmt.Errorf("auth.jwt: %w", err)
 		}

@@ -51,6 +51,9 @@ func (s *Server) buildListener(lc config.Listener, gate limits.Admission) (*list
 		if src != nil && a.TLS != nil {
 			ci.CertIdentity, _ = src.Identity(*a.TLS)
 			ci.CertGroups = src.Groups(*a.TLS)
+			if ci.CertIdentity != "" && len(a.TLS.VerifiedChains) > 0 {
+				ci.CertPublicKey = a.TLS.PeerCertificates[0].PublicKey
+			}
 		}
 		s.broker.Serve(a.Conn, ci)
 	}

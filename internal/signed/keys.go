@@ -59,6 +59,10 @@ type Keys struct {
 	// identity authenticated by certificate.
 	certIDs map[string]bool
 	certAny bool
+	// tokenIDs are the identities that may sign with the keys their login
+	// token binds (TokenKey); tokenAny: every identity.
+	tokenIDs map[string]bool
+	tokenAny bool
 }
 
 // Lookup returns the key with the given kid, or nil.
@@ -177,6 +181,9 @@ type keyFile struct {
 	// CertificateKeys lists the identities that may sign with the key of
 	// their client certificate; "*" for every identity.
 	CertificateKeys []string `json:"certificate_keys,omitempty"`
+	// TokenKeys lists the identities that may sign with the keys their
+	// login token binds (the signing_keys claim); "*" for every identity.
+	TokenKeys []string `json:"token_keys,omitempty"`
 }
 
 type keyEntry struct {
@@ -232,20 +239,24 @@ func ParseKeys(data []byte, name, dir string) (*Keys, error) {
 	bad := func(i int, field, msg string) {
 		errs = append(errs, &KeyError{File: name, Path: fmt.Sprintf("keys[%d].%s", i, field), Msg: msg})
 	}
-	for i, id := range kf.CertificateKeys {
-		switch {
-		case id == "*":
-			r.certAny = true
-		case id == "" || len(id) > MaxIdentityLength || !utf8.ValidString(id):
-			errs = append(errs, &KeyError{File: name, Path: fmt.Sprintf("certificate_keys[%d]", i),
-				Msg: fmt.Sprintf("must be \"*\" or an identity of 1 to %d bytes of UTF-8", MaxIdentityLength)})
-		default:
-			if r.certIDs == nil {
-				r.certIDs = make(map[string]bool)
+	identityList := func(field string, ids []string, anyID *bool, set *map[string]bool) {
+		for i, id := range ids {
+			switch {
+			case id == "*":
+				*anyID = true
+			case id == "" || len(id) > MaxIdentityLength || !utf8.ValidString(id):
+				errs = append(errs, &KeyError{File: name, Path: fmt.Sprintf("%s[%d]", field, i),
+					Msg: fmt.Sprintf("must be \"*\" or an identity of 1 to %d bytes of UTF-8", MaxIdentityLength)})
+			default:
+				if *set == nil {
+					*set = make(map[string]bool)
+				}
+				(*set)[id] = true
 			}
-			r.certIDs[id] = true
 		}
 	}
+	identityList("certificate_keys", kf.CertificateKeys, &r.certAny, &r.certIDs)
+	identityList("token_keys", kf.TokenKeys, &r.tokenAny, &r.tokenIDs)
 	for i, e := range kf.Keys {
 		k := Key{ID: e.KID, Identity: e.Identity, Operator: e.Operator}
 		ok := true

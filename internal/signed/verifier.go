@@ -1,6 +1,7 @@
 package signed
 
 import (
+	"github.com/moatmq/moat/internal/auth"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,10 @@ type Message struct {
 	// otherwise. It verifies messages whose kid is its SPKIKeyID when the
 	// registry lists Identity in certificate_keys.
 	CertKey any
+	// TokenKeys are the keys the connection's login token binds to
+	// Identity (auth.Identity.SigningKeys). They verify messages whose kid
+	// is theirs when the registry lists Identity in token_keys.
+	TokenKeys []auth.SigningKey
 }
 
 // Decision is what the broker does with a message Check looked at. When
@@ -157,6 +162,9 @@ func (v *Verifier) check(p *Policy, r *rule, m *Message, d *Decision) Reason {
 	key := keys.Lookup(s.kid)
 	if key == nil {
 		key = keys.CertificateKey(m.Identity, m.CertKey, s.kid)
+	}
+	if key == nil {
+		key = keys.TokenKey(m.Identity, m.TokenKeys, s.kid)
 	}
 	if key == nil {
 		return ReasonUnknownKey

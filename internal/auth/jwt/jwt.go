@@ -14,6 +14,10 @@ package jwt
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -24,6 +28,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
@@ -41,6 +46,9 @@ const (
 	DefaultUsernameClaim = "sub"
 	DefaultGroupsClaim   = "groups"
 	DefaultTopicsClaim   = "topics"
+	// DefaultSigningKeysClaim is the claim of a token's message-signing
+	// keys.
+	DefaultSigningKeysClaim = "signing_keys"
 	// MaxTokenSize bounds the token; a larger JWT-shaped password is denied.
 	MaxTokenSize = 8 << 10
 	// maxUnnamedTries bounds the keys tried for a token without kid.
@@ -76,6 +84,12 @@ type Options struct {
 	// "subscribe": [filters]} that becomes Identity.Topics, restricting
 	// the token to those filters. Empty means "topics".
 	TopicsClaim string
+	// SigningKeysClaim names an optional claim binding message-signing
+	// keys to the token's identity: an array of at most MaxSigningKeys
+	// objects {"kid": "...", "spki": "<base64 of the DER
+	// SubjectPublicKeyInfo>"} of Ed25519 or P-256 keys. It becomes
+	// Identity.SigningKeys. Empty means "signing_keys".
+	SigningKeysClaim string
 	// Now is the clock, for tests. Nil means time.Now.
 	Now func() time.Time
 	// Logger receives reload outcomes and skipped JWKS keys. Nil means
@@ -118,6 +132,9 @@ func New(o Options) (*Authenticator, error) {
 	}
 	if o.TopicsClaim == "" {
 		o.TopicsClaim = DefaultTopicsClaim
+	}
+	if o.SigningKeysClaim == "" {
+		o.SigningKeysClaim = DefaultSigningKeysClaim
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -307,6 +324,13 @@ func (a *Authenticator) verify(token string) (*auth.Identity, time.Time, string)
 		}
 		id.Topics = grant
 	}
+	if v, ok := raw[a.opts.SigningKeysClaim]; ok {
+		keys, reason := signingKeys(v)
+		if reason != "" {
+			return nil, time.Time{}, "claim " + a.opts.SigningKeysClaim + ": " + reason
+		}
+		id.SigningKeys = keys
+	}
 	return id, std.Expiry.Time(), ""
 }
 
@@ -426,6 +450,53 @@ func topicGrant(v any) (*auth.TopicGrant, string) {
 }
 
 // stringList converts a claim to a list of strings; absent is empty.
+// MaxSigningKeys bounds the keys a signing_keys claim may bind; a kid is
+// at most 128 bytes and an encoded key at most 1 KiB.
+const MaxSigningKeys = 8
+
+// signingKeys converts a signing_keys claim; a reason when it is malformed
+// or names a key that cannot sign messages.
+func signingKeys(v any) ([]auth.SigningKey, string) {
+	arr, ok := v.([]any)
+	if !ok {
+		return nil, "not an array"
+	}
+	if len(arr) > MaxSigningKeys {
+		return nil, fmt.Sprintf("more than %d keys", MaxSigningKeys)
+	}
+	out := make([]auth.SigningKey, 0, len(arr))
+	for i, e := range arr {
+		obj, ok := e.(map[string]any)
+		kid, _ := obj["kid"].(string)
+		spki, _ := obj["spki"].(string)
+		if !ok || len(obj) != 2 || kid == "" || len(kid) > 128 || !utf8.ValidString(kid) || spki == "" || len(spki) > 1024 {
+			return nil, fmt.Sprintf("key %d: want {\"kid\": 1 to 128 bytes, \"spki\": base64 of at most 1 KiB}", i)
+		}
+		der, err := base64.StdEncoding.DecodeString(spki)
+		if err != nil {
+			der, err = base64.RawURLEncoding.DecodeString(spki)
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("key %d: spki is not base64", i)
+		}
+		pub, err := x509.ParsePKIXPublicKey(der)
+		if err != nil {
+			return nil, fmt.Sprintf("key %d: spki is not a public key", i)
+		}
+		switch k := pub.(type) {
+		case ed25519.PublicKey:
+		case *ecdsa.PublicKey:
+			if k.Curve != elliptic.P256() {
+				return nil, fmt.Sprintf("key %d: ECDSA keys must be on P-256", i)
+			}
+		default:
+			return nil, fmt.Sprintf("key %d: neither Ed25519 nor ECDSA P-256", i)
+		}
+		out = append(out, auth.SigningKey{ID: kid, Public: pub})
+	}
+	return out, ""
+}
+
 func stringList(v any) ([]string, bool) {
 	if v == nil {
 		return nil, true

@@ -479,3 +479,58 @@ func TestChainFallsThroughOnPlainPassword(t *testing.T) {
 		t.Fatalf("alg none through chain: decision %v by %q", res.Decision, by)
 	}
 }
+
+func TestSigningKeysClaim(t *testing.T) {
+	k := genKeys(t)
+	a := newTestAuth(t, nil)
+	edDER, err := x509.MarshalPKIXPublicKey(k.ed.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalPKIXPublicKey(&k.ec.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaDER, err := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(keys any) string {
+		c := map[string]any{"sub": "valve-7", "iss": "https://issuer.example", "aud": "moat",
+			"exp": testNow.Add(time.Hour).Unix(), "signing_keys": keys}
+		return sign(t, jose.RS256, k.rsa, "", c)
+	}
+	good := []any{
+		map[string]any{"kid": "v7-ed", "spki": base64.StdEncoding.EncodeToString(edDER)},
+		map[string]any{"kid": "v7-ec", "spki": base64.RawURLEncoding.EncodeToString(ecDER)},
+	}
+	res := run(t, a, connect("", token(good)))
+	wantAllow(t, res, "valve-7")
+	if ks := res.Identity.SigningKeys; len(ks) != 2 || ks[0].ID != "v7-ed" || ks[1].ID != "v7-ec" {
+		t.Fatalf("signing keys %+v", ks)
+	}
+	if _, ok := res.Identity.SigningKeys[0].Public.(ed25519.PublicKey); !ok {
+		t.Fatalf("key type %T", res.Identity.SigningKeys[0].Public)
+	}
+	many := make([]any, MaxSigningKeys+1)
+	for i := range many {
+		many[i] = good[0]
+	}
+	for _, tc := range []struct {
+		name string
+		keys any
+		want string
+	}{
+		{"not an array", "v7-ed", "not an array"},
+		{"too many", many, "more than 8 keys"},
+		{"no kid", []any{map[string]any{"spki": base64.StdEncoding.EncodeToString(edDER)}}, "key 0"},
+		{"extra field", []any{map[string]any{"kid": "a", "spki": base64.StdEncoding.EncodeToString(edDER), "x": 1}}, "key 0"},
+		{"not base64", []any{map[string]any{"kid": "a", "spki": "%%%"}}, "key 0: spki is not base64"},
+		{"not a key", []any{map[string]any{"kid": "a", "spki": base64.StdEncoding.EncodeToString([]byte("junk"))}}, "key 0: spki is not a public key"},
+		{"RSA", []any{map[string]any{"kid": "a", "spki": base64.StdEncoding.EncodeToString(rsaDER)}}, "key 0: neither Ed25519 nor ECDSA P-256"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			wantDeny(t, run(t, a, connect("", token(tc.keys))), "claim signing_keys: "+tc.want)
+		})
+	}
+}
