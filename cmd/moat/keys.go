@@ -27,6 +27,9 @@ Commands:
             signed by an operator key (--operator-key)
   export    print a key's registry entry (for moat sub --trust-key) or its
             public key
+  fetch     read the operator-signed bindings the broker publishes on
+            $moat/keys/<identity> into a registry, trusting only the
+            operator key (--operator-key)
 
 Example:
   moat keys gen --out valve-7.key
@@ -51,6 +54,8 @@ func keysCmd(args []string) int {
 		return keysBind(args[1:])
 	case "export":
 		return keysExport(args[1:])
+	case "fetch":
+		return keysFetch(args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Print(keysUsage)
 		return 0

@@ -82,10 +82,28 @@ func (AllowAll) Authorize(_ *Subject, r Request) Result {
 // sysWrite denies publishing to or retaining under "$SYS/", which only the
 // broker writes, whatever a policy says.
 func sysWrite(r Request) (Result, bool) {
-	if (r.Action == Publish || r.Action == Retain) && strings.HasPrefix(r.Topic, "$SYS/") {
-		return Result{Rule: "builtin: $SYS is written only by the broker"}, true
+	if r.Action == Publish || r.Action == Retain {
+		if rule := brokerOnly(r.Topic); rule != "" {
+			return Result{Rule: rule}, true
+		}
 	}
 	return Result{}, false
+}
+
+// KeysPrefix is where the broker publishes the operator-signed key
+// bindings of signed topics (retained, one topic per identity).
+const KeysPrefix = "$moat/keys/"
+
+// brokerOnly names the builtin rule for a topic only the broker writes
+// ("$SYS", under "$SYS/", under KeysPrefix); "" for any other topic.
+func brokerOnly(t string) string {
+	switch {
+	case t == "$SYS" || strings.HasPrefix(t, "$SYS/"):
+		return ruleSYS
+	case strings.HasPrefix(t, KeysPrefix):
+		return ruleKeys
+	}
+	return ""
 }
 
 // ProtectSYS puts the builtin $SYS rule in front of another authorizer (an

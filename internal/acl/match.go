@@ -249,8 +249,10 @@ func precheck(r Request) (t string, res Result, decided bool) {
 	if t == "" || len(t) > topic.MaxTopicLength || strings.ContainsAny(t, "+#\x00") {
 		return "", Result{Rule: ruleBadTopic}, true
 	}
-	if (r.Action == Publish || r.Action == Retain) && (strings.HasPrefix(t, "$SYS/") || t == "$SYS") {
-		return "", Result{Rule: ruleSYS}, true
+	if r.Action == Publish || r.Action == Retain {
+		if rule := brokerOnly(t); rule != "" {
+			return "", Result{Rule: rule}, true
+		}
 	}
 	return t, Result{}, false
 }

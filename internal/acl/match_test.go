@@ -243,6 +243,7 @@ func TestDollarTopics(t *testing.T) {
   - {name: sys-write, allow: [publish, retain], who: ["user:admin"], topics: ["$SYS/#"]}
   - {name: sys-read, allow: [subscribe, receive], who: ["user:mon"], topics: ["$SYS/#"]}
   - {name: dollar-user, allow: [publish], who: [all], topics: ["%u/x"]}
+  - {name: moat, allow: [all], who: ["user:admin"], topics: ["$moat/#"]}
 `)
 	admin, mon, anon := user("admin"), user("mon"), anonymous("c")
 	checks := []check{
@@ -257,6 +258,10 @@ func TestDollarTopics(t *testing.T) {
 		{s: admin, a: Publish, topic: "$SYS/x", rule: ruleSYS},
 		{s: admin, a: Retain, topic: "$SYS/broker/uptime", rule: ruleSYS},
 		{s: admin, a: Publish, topic: "$SYS", rule: ruleSYS},
+		{s: admin, a: Publish, topic: "$moat/keys/valve-7", rule: ruleKeys},
+		{s: admin, a: Retain, topic: "$moat/keys/valve-7", rule: ruleKeys},
+		{s: admin, a: Receive, topic: "$moat/keys/valve-7", allow: true, rule: "rules[6] moat", max: 2},
+		{s: admin, a: Publish, topic: "$moat/other", allow: true, rule: "rules[6] moat", max: 2},
 		{s: mon, a: Subscribe, topic: "$SYS/#", allow: true, rule: "rules[4] sys-read", max: 2},
 		{s: mon, a: Receive, topic: "$SYS/uptime", allow: true, rule: "rules[4] sys-read", max: 2},
 		{s: mon, a: Subscribe, topic: "$share/g/$SYS/#", allow: true, rule: "rules[4] sys-read", max: 2},

@@ -91,7 +91,10 @@ const MaxPolicySize = 16 << 20
 const ruleNoMatch = "no rule matched (default deny)"
 
 // ruleSYS is Result.Rule for the builtin $SYS protection.
-const ruleSYS = "builtin: $SYS is written only by the broker"
+const (
+	ruleSYS  = "builtin: $SYS is written only by the broker"
+	ruleKeys = "builtin: $moat/keys is written only by the broker"
+)
 
 // Policy is a compiled ACL policy. It is immutable once built, so
 // Authorize and Explain are safe for concurrent use; a reload builds a new

@@ -137,7 +137,9 @@ type Broker struct {
 	signed    *signed.Verifier     // nil: no signed topics
 	idBuckets limits.SharedBuckets // per-identity publish buckets
 
-	closeStore      sync.Once // Shutdown saves the replay state and closes the store once
+	keysMu          sync.Mutex      // guards keysPublished
+	keysPublished   map[string]bool // identities with a binding on $moat/keys/ (signed.go)
+	closeStore      sync.Once       // Shutdown saves the replay state and closes the store once
 	closeErr        error
 	holdAcks        bool          // Options.HoldAcks (durable.go)
 	written, synced atomic.Uint64 // writes made; writes known durable

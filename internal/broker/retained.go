@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moatmq/moat/internal/acl"
 	"github.com/moatmq/moat/internal/metrics"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
@@ -122,9 +123,9 @@ func (b *Broker) retain(m *session.Message) packet.ReasonCode {
 }
 
 // writeRetained stores a change of a retained message, except for $SYS
-// topics, which the broker makes anew after every start.
+// topics and key bindings, which the broker makes anew after every start.
 func (b *Broker) writeRetained(op store.Op) error {
-	if strings.HasPrefix(op.Topic, "$SYS/") {
+	if strings.HasPrefix(op.Topic, "$SYS/") || strings.HasPrefix(op.Topic, acl.KeysPrefix) {
 		return nil
 	}
 	return b.write(op)

@@ -1,7 +1,12 @@
 package broker
 
 import (
+	"slices"
+	"strings"
+
 	"crypto/sha256"
+	"github.com/moatmq/moat/internal/acl"
+	"github.com/moatmq/moat/internal/topic"
 
 	"github.com/moatmq/moat/internal/audit"
 	"github.com/moatmq/moat/internal/packet"
@@ -122,4 +127,38 @@ func (s *Session) isSignedResend(id uint16, digest [16]byte) bool {
 		}
 	}
 	return false
+}
+
+// PublishKeyBindings publishes, retained, each identity's operator-signed
+// key bindings on acl.KeysPrefix+identity (a registry of that identity's
+// keys, see signed.Keys.OperatorBindings) and clears the topics of
+// identities no longer there. Clients cannot write these topics (the ACL's
+// builtin rule) and they are not stored: the broker publishes them at
+// every start and key reload. It returns the identities whose name cannot
+// be a topic level (with '/', '+', '#' or NUL), which are not published.
+func (b *Broker) PublishKeyBindings(bindings map[string][]byte) (skipped []string) {
+	b.keysMu.Lock()
+	defer b.keysMu.Unlock()
+	next := make(map[string]bool, len(bindings))
+	ids := make([]string, 0, len(bindings))
+	for id := range bindings {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		name := acl.KeysPrefix + id
+		if id == "" || strings.ContainsAny(id, "/+#\x00") || topic.ValidateName(name, b.lim.Topic) != nil {
+			skipped = append(skipped, id)
+			continue
+		}
+		next[id] = true
+		b.Publish(name, bindings[id], 1, true)
+	}
+	for id := range b.keysPublished {
+		if !next[id] {
+			b.Publish(acl.KeysPrefix+id, nil, 1, true) // clears the retained binding
+		}
+	}
+	b.keysPublished = next
+	return skipped
 }

@@ -213,6 +213,7 @@ func (s *Server) Start() error {
 		go s.broker.RunSys(ctx, d, broker.SysInfo{Version: Version})
 	}
 	if s.signed != nil {
+		s.publishKeyBindings()
 		go s.sweepSigned(ctx)
 	}
 	if budget := s.memoryWatchBudget(); budget > 0 {

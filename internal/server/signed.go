@@ -79,6 +79,7 @@ func (s *Server) applySigned(next config.SignedTopics) (restart bool, err error)
 			return false, fmt.Errorf("signed_topics.keys: %w", err)
 		}
 		s.signed.SetKeys(k)
+		s.publishKeyBindings()
 	}
 	s.signed.SetPolicy(p)
 	s.cfg.SignedTopics = next
@@ -95,5 +96,22 @@ func (s *Server) reloadSignedKeys() error {
 		return fmt.Errorf("signed_topics.keys: %w (the keys in force stay)", err)
 	}
 	s.signed.SetKeys(k)
+	s.publishKeyBindings()
 	return nil
+}
+
+// publishKeyBindings publishes the operator-signed key bindings of the
+// registry in force on $moat/keys/<identity> (docs/signed-topics.md).
+func (s *Server) publishKeyBindings() {
+	if s.signed == nil {
+		return
+	}
+	bindings, err := s.signed.Keys().OperatorBindings()
+	if err != nil {
+		s.log.Error("signed_topics: key bindings not published", "error", err)
+		return
+	}
+	for _, id := range s.broker.PublishKeyBindings(bindings) {
+		s.log.Warn("signed_topics: the key binding of an identity that cannot be a topic level is not published", "identity", id)
+	}
 }

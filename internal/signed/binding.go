@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/moatmq/moat/internal/signed/cbor"
@@ -171,4 +173,54 @@ func AddKey(data []byte, name, dir string, k *Key) ([]byte, error) {
 		return nil, errors.Join(errors.New("the new registry would not load"), err)
 	}
 	return out, nil
+}
+
+// OperatorBindings returns, for each identity with operator-signed keys,
+// a key registry (the JSON of a registry file, compact) of just those
+// keys, sorted by kid: what the broker publishes retained on
+// KeysTopic(identity) so that subscribers who trust only the operator can
+// learn the keys from the broker without trusting it (they check the
+// operator signature themselves: TrustOperator).
+func (k *Keys) OperatorBindings() (map[string][]byte, error) {
+	if k == nil {
+		return nil, nil
+	}
+	byIdentity := map[string][]keyEntry{}
+	kids := make([]string, 0, len(k.byID))
+	for kid, key := range k.byID {
+		if len(key.OperatorSig) > 0 {
+			kids = append(kids, kid)
+		}
+	}
+	slices.Sort(kids)
+	for _, kid := range kids {
+		key := k.byID[kid]
+		e, err := entryOf(key)
+		if err != nil {
+			return nil, err
+		}
+		byIdentity[key.Identity] = append(byIdentity[key.Identity], e)
+	}
+	out := make(map[string][]byte, len(byIdentity))
+	for id, entries := range byIdentity {
+		b, err := json.Marshal(keyFile{Keys: entries})
+		if err != nil {
+			return nil, err
+		}
+		out[id] = b
+	}
+	return out, nil
+}
+
+// All returns the registry's keys, sorted by kid.
+func (k *Keys) All() []*Key {
+	if k == nil {
+		return nil
+	}
+	out := make([]*Key, 0, len(k.byID))
+	for _, key := range k.byID {
+		out = append(out, key)
+	}
+	slices.SortFunc(out, func(a, b *Key) int { return strings.Compare(a.ID, b.ID) })
+	return out
 }

@@ -90,6 +90,9 @@ func (v *Verifier) SetPolicy(p *Policy) {
 // message is refused).
 func (v *Verifier) SetKeys(k *Keys) { v.keys.Store(k) }
 
+// Keys returns the key registry in force.
+func (v *Verifier) Keys() *Keys { return v.keys.Load() }
+
 // Signed reports whether a topic name falls under a signed rule. It does
 // not allocate and costs a map lookup for a topic whose first level no
 // rule names.
