@@ -20,9 +20,10 @@ import (
 )
 
 // TestSignedResendVersusReplay: a QoS 1 retransmission (DUP, same packet
-// id, same bytes, same session) of an accepted signed message is
-// acknowledged and not delivered again; the same message sent again with
-// DUP under another packet id, or without DUP, is a replay and refused.
+// id, same bytes, same session, also after a reconnect) of an accepted
+// signed message is acknowledged and not delivered again; the same message
+// sent again with DUP under another packet id, or without DUP, is a replay
+// and refused.
 func TestSignedResendVersusReplay(t *testing.T) {
 	dir := t.TempDir()
 	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
@@ -87,11 +88,37 @@ func TestSignedResendVersusReplay(t *testing.T) {
 	if code := ack(publish(5, false)); code != packet.NotAuthorized {
 		t.Fatalf("replay without DUP: %v, want 0x87", code)
 	}
+	// After a reconnect to the same persistent session, the client
+	// retransmits an unacknowledged message with DUP: not a replay.
+	cp := &packet.Connect{ProtocolName: "MQTT", Version: packet.V5, ClientID: "pub-p", UsernameFlag: true, Username: "dev",
+		PasswordFlag: true, Password: []byte("dev")}
+	cp.Properties.SessionExpiryInterval = 600
+	cp.Properties.Set(packet.PropSessionExpiryInterval)
+	claims.Seq = 2
+	sig, err = signer.Detached(&claims, []byte("open"), nil)
+	must(err)
+	first := dial(t, addr, cp)
+	if ack := first.read(t, packet.V5).(*packet.Connack); ack.ReasonCode != 0 {
+		t.Fatalf("CONNACK %v", ack.ReasonCode)
+	}
+	first.send(t, publish(11, false), packet.V5)
+	if a, ok := first.read(t, packet.V5).(*packet.Puback); !ok || a.ReasonCode != 0 {
+		t.Fatalf("PUBACK %+v", a)
+	}
+	first.nc.Close() // as if the PUBACK was lost with the connection
+	again := dial(t, addr, cp)
+	if ack := again.read(t, packet.V5).(*packet.Connack); !ack.SessionPresent {
+		t.Fatal("session not present")
+	}
+	again.send(t, publish(11, true), packet.V5)
+	if a, ok := again.read(t, packet.V5).(*packet.Puback); !ok || a.ReasonCode != 0 {
+		t.Fatalf("retransmission after a reconnect: %+v, want success", a)
+	}
 	marker := &packet.Publish{Topic: "plain/marker", QoS: 1, PacketID: 7, Payload: []byte("m")}
 	if code := ack(marker); code != 0 {
 		t.Fatalf("marker: %v", code)
 	}
-	for _, want := range []string{"cmd/open", "plain/marker"} {
+	for _, want := range []string{"cmd/open", "cmd/open", "plain/marker"} {
 		_ = sub.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
 		pk, err := sub.r.ReadPacket(packet.V5)
 		if err != nil {
