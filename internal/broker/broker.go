@@ -96,9 +96,12 @@ type Options struct {
 	Audit     audit.Sink
 	Metrics   *metrics.Metrics
 	Store     store.Store
+	// BatchWrites hands the store writes to one goroutine that applies
+	// them in batches (a durable store); without it each write is an Apply.
+	BatchWrites bool
 	// HoldAcks makes acknowledgements that promise durability wait for a
-	// Store.Sync covering their writes (a strict durable store); without
-	// it the store's Apply is trusted as it is.
+	// Store.Sync covering their writes (a strict durable store). It needs
+	// BatchWrites, which it implies.
 	HoldAcks bool
 	Log      *slog.Logger
 	// Router delivers routed messages; nil means local delivery only.
@@ -142,6 +145,7 @@ type Broker struct {
 	closeStore      sync.Once       // Shutdown saves the replay state and closes the store once
 	closeErr        error
 	holdAcks        bool          // Options.HoldAcks (durable.go)
+	writer          *storeWriter  // nil without Options.BatchWrites
 	written, synced atomic.Uint64 // writes made; writes known durable
 }
 
@@ -184,6 +188,9 @@ func New(o Options) *Broker {
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
+	}
+	if o.BatchWrites || o.HoldAcks {
+		b.writer = newStoreWriter(b.store, b.log)
 	}
 	b.retained = newRetainedStore(b.lim.MaxRetained, b.metrics)
 	b.SetPublishLimits(b.lim.Publish)
@@ -260,6 +267,9 @@ func (b *Broker) Shutdown(ctx context.Context) error {
 	}
 	b.mu.Unlock()
 	b.closeStore.Do(func() {
+		if b.writer != nil {
+			b.writer.close()
+		}
 		b.saveReplayState()
 		b.closeErr = b.store.Close()
 	})

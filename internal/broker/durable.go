@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"strings"
 	"time"
 
@@ -14,28 +15,42 @@ import (
 )
 
 // Durability: every write the broker makes goes through write. With
-// Options.HoldAcks (a strict durable store) writes use ApplyNoSync and
-// are counted; an acknowledgement that promises durability (PUBACK,
-// PUBREC, PUBCOMP, SUBACK, UNSUBACK, CONNACK of a persistent session) is
-// held by its connection until a Sync covering its writes returned. A
-// connection holds the acknowledgements of everything it read in one go
-// and pays one Sync for them, and concurrent Syncs of many connections
-// share one disk sync in the store: group commit without a timer.
+// Options.BatchWrites (a durable store) writes are handed to the store
+// writer (storewriter.go), which applies those of every connection in
+// batches with ApplyNoSync, and are counted. With Options.HoldAcks (strict
+// mode) an acknowledgement that promises durability (PUBACK, PUBREC,
+// PUBCOMP, SUBACK, UNSUBACK, CONNACK of a persistent session) is held by
+// its connection until its writes are applied and a Sync covering them
+// returned. A connection holds the acknowledgements of everything it read
+// in one go and pays one Sync for them, and concurrent Syncs of many
+// connections share one disk sync in the store: group commit without a
+// timer.
 //
-// Without HoldAcks (the memory store, or a relaxed store) writes use
-// Apply and acknowledgements are never held.
+// Without BatchWrites (the memory store) writes use Apply at once and
+// acknowledgements are never held.
 
-// write performs one store write and returns the store's error.
+// errStoreClosed is the error of a write after Shutdown closed the store.
+var errStoreClosed = errors.New("store closed")
+
+// write performs or hands in one store write. An error is the store's (or,
+// batched, the first error of the store writer).
 func (b *Broker) write(op store.Op) error {
-	batch := store.Batch{Ops: []store.Op{op}}
-	if !b.holdAcks {
+	if b.writer == nil {
+		batch := store.Batch{Ops: []store.Op{op}}
 		return b.store.Apply(&batch)
 	}
-	if err := b.store.ApplyNoSync(&batch); err != nil {
+	n, err := b.writer.add(op)
+	if err != nil {
 		return err
 	}
-	b.written.Add(1)
-	return nil
+	// Counts leave in order: add numbered this write n under the writer's
+	// lock, so written only grows.
+	for {
+		cur := b.written.Load()
+		if cur >= n || b.written.CompareAndSwap(cur, n) {
+			return nil
+		}
+	}
 }
 
 // writeMark is the count of writes made so far: an acknowledgement that
@@ -61,6 +76,9 @@ func (b *Broker) durableTo(mark uint64) error {
 		return nil
 	}
 	target := b.written.Load()
+	if err := b.writer.waitApplied(target); err != nil {
+		return err
+	}
 	if err := b.store.Sync(); err != nil {
 		return err
 	}

@@ -116,7 +116,7 @@ func (s *Server) build() error {
 	}
 	s.store = st
 	s.broker = broker.New(broker.Options{Limits: Limits(s.cfg), Admission: admission, Auth: chain,
-		ACL: authz, Audit: s.audit, Metrics: s.metrics, Signed: s.signed, Log: s.log, Store: st, HoldAcks: strict})
+		ACL: authz, Audit: s.audit, Metrics: s.metrics, Signed: s.signed, Log: s.log, Store: st, BatchWrites: st != nil, HoldAcks: strict})
 	if st != nil {
 		if err := s.restoreState(st); err != nil {
 			return err
