@@ -39,6 +39,7 @@ Flags:
 type benchFlags struct {
 	cfg      loadgen.Config
 	tlsOpts  loadgen.TLSOptions
+	curves   string
 	useTLS   bool
 	mqtt     string
 	qos      int
@@ -122,6 +123,9 @@ func newBenchFlags(o *benchFlags) *flag.FlagSet {
 	fl.StringVar(&o.tlsOpts.KeyFile, "key", "", "TLS: client certificate's key (PEM)")
 	fl.StringVar(&o.tlsOpts.ServerName, "server-name", "", "TLS: name to verify (default: the host of --addr)")
 	fl.BoolVar(&o.tlsOpts.InsecureSkipVerify, "insecure-skip-verify", false, "TLS: accept any broker certificate (tests only)")
+	fl.BoolVar(&o.tlsOpts.Resume, "tls-resume", false, "TLS: resume sessions with the broker's session tickets (the first handshake is full)")
+	fl.StringVar(&o.tlsOpts.MaxVersion, "tls-max-version", "", "TLS: highest version to offer, 1.2 or 1.3 (default 1.3)")
+	fl.StringVar(&o.curves, "tls-curves", "", "TLS: key exchange groups to offer, comma-separated: X25519MLKEM768, X25519, P256, P384, P521 (default: Go's)")
 	fl.IntVar(&c.SourceSpread, "spread", -1, "local addresses 127.0.0.2.. to spread connections over, to pass per-address limits (-1: 64 when --addr is on 127.0.0.0/8)")
 	fl.IntVar(&c.Concurrency, "concurrency", 64, "connections opened at a time while setting up")
 	fl.DurationVar(&c.KeepAlive, "keepalive", 60*time.Second, "keep alive sent in CONNECT")
@@ -174,9 +178,13 @@ func (o *benchFlags) config() (loadgen.Config, error) {
 		c.Password = pw
 	}
 	t := o.tlsOpts
+	if o.curves != "" {
+		t.Curves = strings.Split(o.curves, ",")
+	}
 	if !o.useTLS {
-		if t != (loadgen.TLSOptions{}) {
-			return c, errors.New("--cafile, --cert, --key, --server-name and --insecure-skip-verify need --tls")
+		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify ||
+			t.Resume || t.MaxVersion != "" || len(t.Curves) > 0 {
+			return c, errors.New("--cafile, --cert, --key, --server-name, --insecure-skip-verify, --tls-resume, --tls-max-version and --tls-curves need --tls")
 		}
 		return c, nil
 	}

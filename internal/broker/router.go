@@ -20,31 +20,21 @@ type Router interface {
 
 type localRouter struct{ b *Broker }
 
-// maxMergeScan is the number of matches below which duplicates of one
-// session (overlapping filters) are merged by scanning instead of a map.
-const maxMergeScan = 16
-
 // Route implements Router.
 func (r *localRouter) Route(m *session.Message) int {
 	b := r.b
 	ms := b.subs.Match(m.Topic)
 	entries := ms.Entries
 	n := 0
-	if len(entries) <= maxMergeScan {
-		for i := range entries {
-			if firstOfKey(entries, i) {
-				n += b.deliverMerged(m, entries, i)
-			}
+	// The entries of one session are adjacent (topic.Matches): one pass
+	// merges them, without a map or a search per entry.
+	for i := 0; i < len(entries); {
+		j := i + 1
+		for j < len(entries) && entries[j].Key == entries[i].Key {
+			j++
 		}
-	} else {
-		seen := make(map[string]struct{}, len(entries))
-		for i := range entries {
-			if _, dup := seen[entries[i].Key]; dup {
-				continue
-			}
-			seen[entries[i].Key] = struct{}{}
-			n += b.deliverMerged(m, entries, i)
-		}
+		n += b.deliverMerged(m, entries[i:j])
+		i = j
 	}
 	for _, g := range ms.Groups {
 		if b.deliverShared(m, g, nil) {
@@ -54,26 +44,13 @@ func (r *localRouter) Route(m *session.Message) int {
 	return n
 }
 
-func firstOfKey(entries []topic.Entry[*subscription], i int) bool {
-	for j := range i {
-		if entries[j].Key == entries[i].Key {
-			return false
-		}
-	}
-	return true
-}
-
-// deliverMerged delivers m once to the session of entries[i], merging every
-// later entry of the same session: the highest QoS and all subscription
-// identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3].
-func (b *Broker) deliverMerged(m *session.Message, entries []topic.Entry[*subscription], i int) int {
-	sub := entries[i].Value
+// deliverMerged delivers m once to the session of entries, the matching
+// subscriptions of one session, merging them: the highest QoS and all
+// subscription identifiers [MQTT-3.3.4-2] [MQTT-3.3.4-3].
+func (b *Broker) deliverMerged(m *session.Message, entries []topic.Entry[*subscription]) int {
+	sub := entries[0].Value
 	qos, retain, ids, any := byte(0), false, sub.subIDs, false
-	for j := i; j < len(entries); j++ {
-		e := entries[j]
-		if e.Key != entries[i].Key {
-			continue
-		}
+	for _, e := range entries {
 		s := e.Value
 		if s.opts.NoLocal && m.Publisher == e.Key { // [MQTT-3.8.3-3]
 			continue

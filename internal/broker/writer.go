@@ -82,6 +82,9 @@ func (c *conn) flush() bool {
 	n, err := c.nc.Write(c.wbuf)
 	c.b.metrics.BytesOut.Add(uint64(n))
 	c.wbuf = c.wbuf[:0]
+	if err == nil {
+		return true // without calling isTimeout, whose errors.As allocates
+	}
 	if isTimeout(err) && !c.closed.Load() {
 		// A slow consumer: it stopped reading for longer than the write
 		// timeout. Named, counted and audited, not just closed.
@@ -92,7 +95,7 @@ func (c *conn) flush() bool {
 			ClientID: c.clientID, Identity: c.sessionIdentity(),
 			Detail: "slow consumer: not reading for longer than the write timeout " + c.b.lim.WriteTimeout.String()})
 	}
-	return err == nil
+	return false
 }
 
 // encode appends one item to the write buffer.

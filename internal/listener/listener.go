@@ -134,30 +134,67 @@ func (l *TCP) Serve() {
 // prepare runs the PROXY, admission and TLS steps, then hands the
 // connection over.
 func (l *TCP) prepare(nc net.Conn) {
+	a, release, ok := l.admit(nc)
+	if !ok {
+		return
+	}
+	if l.HTTP != nil {
+		// The HTTP server and the WebSocket handler own the connection
+		// (release runs when it is closed, see admit).
+		if !l.conns.put(a.Conn) {
+			a.Conn.Close()
+		}
+		return
+	}
+	if a.TLS == nil {
+		defer release()
+		l.Handle(a)
+		return
+	}
+	// The handshake may have grown this goroutine's stack (key exchange
+	// and certificate code keep large values on the stack), and Go
+	// shrinks a stack only by half per garbage collection, which an idle
+	// broker seldom runs. The connection, which may stay idle for days,
+	// gets a fresh goroutine whose stack starts small; this one ends and
+	// its stack is freed (docs/performance.md has the measurement).
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer release()
+		l.Handle(a)
+	}()
+}
+
+// admit runs the PROXY, admission and TLS steps. When ok, the connection
+// is ready for MQTT and release must be called once when it is over (for
+// HTTP listeners, closing the connection does it and release does
+// nothing); when not ok, the connection is closed and released.
+func (l *TCP) admit(nc net.Conn) (a Accepted, release func(), ok bool) {
 	if l.Proxy != nil {
 		pc, err := l.Proxy(nc)
 		if err != nil {
 			l.logger().Info("PROXY protocol refused", "listener", l.Name, "remote", nc.RemoteAddr().String(), "error", err)
 			nc.Close()
-			return
+			return a, nil, false
 		}
 		nc = pc
 	}
 	remote := addrPort(nc.RemoteAddr())
 	if l.Admit != nil && !l.Admit(l.Name, remote) {
 		nc.Close()
-		return
+		return a, nil, false
 	}
+	release = func() {}
 	if l.Release != nil {
 		if l.HTTP != nil {
 			// The HTTP server and the WebSocket handler own the connection
-			// past this function: release when it is closed.
+			// past prepare: release when it is closed.
 			nc = &releasingConn{Conn: nc, release: func() { l.Release(l.Name, remote) }}
 		} else {
-			defer l.Release(l.Name, remote)
+			release = func() { l.Release(l.Name, remote) }
 		}
 	}
-	a := Accepted{Conn: nc, Listener: l.Name, Remote: remote}
+	a = Accepted{Conn: nc, Listener: l.Name, Remote: remote}
 	if l.TLS != nil {
 		tc, err := l.handshake(nc)
 		if err != nil {
@@ -166,7 +203,8 @@ func (l *TCP) prepare(nc net.Conn) {
 				l.Handshake(l.Name, remote, err)
 			}
 			nc.Close()
-			return
+			release()
+			return a, nil, false
 		}
 		if l.Handshake != nil {
 			l.Handshake(l.Name, remote, nil)
@@ -174,13 +212,7 @@ func (l *TCP) prepare(nc net.Conn) {
 		st := tc.ConnectionState()
 		a.Conn, a.TLS = tc, &st
 	}
-	if l.HTTP != nil {
-		if !l.conns.put(a.Conn) {
-			a.Conn.Close()
-		}
-		return
-	}
-	l.Handle(a)
+	return a, release, true
 }
 
 func (l *TCP) handshake(nc net.Conn) (*tls.Conn, error) {

@@ -36,13 +36,53 @@ type TLSOptions struct {
 	// InsecureSkipVerify accepts any broker certificate. Only when asked
 	// for explicitly.
 	InsecureSkipVerify bool
+	// Resume keeps the broker's session tickets (TLS 1.3 and 1.2) and
+	// offers them on the next connection, so that handshakes after the
+	// first resume instead of verifying and signing certificates again.
+	Resume bool
+	// MaxVersion caps the TLS version: "" (1.3), "1.2" or "1.3".
+	MaxVersion string
+	// Curves are the key exchange groups offered, by name (X25519MLKEM768,
+	// X25519, P256, P384, P521); none: Go's defaults.
+	Curves []string
 }
+
+// curveIDs maps the names of TLSOptions.Curves.
+var curveIDs = map[string]tls.CurveID{
+	"X25519MLKEM768": tls.X25519MLKEM768,
+	"X25519":         tls.X25519,
+	"P256":           tls.CurveP256,
+	"P384":           tls.CurveP384,
+	"P521":           tls.CurveP521,
+}
+
+// sessionCacheSize bounds the tickets kept by a resuming client. Every
+// connection goes to the same broker name, so one entry is used; Go keeps
+// the newest ticket under it.
+const sessionCacheSize = 64
 
 // Config builds the client TLS configuration for a broker at addr
 // (TLS 1.2 at least).
 func (o TLSOptions) Config(addr string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: o.ServerName,
 		InsecureSkipVerify: o.InsecureSkipVerify}
+	switch o.MaxVersion {
+	case "", "1.3":
+	case "1.2":
+		tc.MaxVersion = tls.VersionTLS12
+	default:
+		return nil, fmt.Errorf("TLS version %q: want 1.2 or 1.3", o.MaxVersion)
+	}
+	for _, name := range o.Curves {
+		id, ok := curveIDs[name]
+		if !ok {
+			return nil, fmt.Errorf("TLS curve %q: want X25519MLKEM768, X25519, P256, P384 or P521", name)
+		}
+		tc.CurvePreferences = append(tc.CurvePreferences, id)
+	}
+	if o.Resume {
+		tc.ClientSessionCache = tls.NewLRUClientSessionCache(sessionCacheSize)
+	}
 	if tc.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"sync/atomic"
@@ -20,11 +21,12 @@ const (
 
 // connRun holds what the connection scenarios share.
 type connRun struct {
-	cfg    *Config
-	idPfx  string
-	errs   errorList
-	next   atomic.Int64 // connection number, for the source address
-	failed atomic.Int64
+	cfg     *Config
+	idPfx   string
+	errs    errorList
+	next    atomic.Int64 // connection number, for the source address
+	failed  atomic.Int64
+	resumed atomic.Int64 // TLS connections that resumed a session
 }
 
 func newConnRun(cfg *Config) *connRun {
@@ -49,6 +51,9 @@ func (r *connRun) open(ctx context.Context, kind string, u int) (*conn, bool) {
 		}
 		return nil, false
 	}
+	if tc, ok := c.nc.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+		r.resumed.Add(1)
+	}
 	return c, true
 }
 
@@ -64,15 +69,17 @@ func (r *connRun) tooManyFailures(n int) error {
 
 // phase measures one burst of connections.
 type phase struct {
-	pid     int
-	name    string
-	start   int64
-	cpu     procSample
-	failed0 int64
+	pid      int
+	name     string
+	start    int64
+	cpu      procSample
+	failed0  int64
+	resumed0 int64
 }
 
 func (r *connRun) startPhase(name string) *phase {
-	ph := &phase{pid: r.cfg.BrokerPID, name: name, start: nanotime(), failed0: r.failed.Load()}
+	ph := &phase{pid: r.cfg.BrokerPID, name: name, start: nanotime(), failed0: r.failed.Load(),
+		resumed0: r.resumed.Load()}
 	if ph.pid > 0 {
 		ph.cpu, _ = readProc(ph.pid)
 	}
@@ -83,6 +90,10 @@ func (r *connRun) startPhase(name string) *phase {
 func (r *connRun) endPhase(ph *phase, n int64) ConnPhase {
 	secs := time.Duration(nanotime() - ph.start).Seconds()
 	out := ConnPhase{Name: ph.name, Connections: n, Failed: r.failed.Load() - ph.failed0, Seconds: secs}
+	if r.cfg.TLS != nil {
+		resumed := r.resumed.Load() - ph.resumed0
+		out.TLSResumed = &resumed
+	}
 	if secs > 0 {
 		out.PerSecond = float64(n) / secs
 	}

@@ -30,6 +30,7 @@ type Report struct {
 type Params struct {
 	MQTT        string  `json:"mqtt"`
 	TLS         bool    `json:"tls"`
+	TLSResume   bool    `json:"tls_resume,omitempty"` // the client offers session tickets
 	QoS         byte    `json:"qos"`
 	Clients     int     `json:"clients"`
 	Publishers  int     `json:"publishers,omitempty"`
@@ -96,6 +97,9 @@ type ConnPhase struct {
 	PerSecond   float64 `json:"per_second"`
 	// BrokerCPUPerConn is the broker's CPU time per connection, µs.
 	BrokerCPUPerConn float64 `json:"broker_cpu_us_per_conn,omitempty"`
+	// TLSResumed counts the connections whose TLS handshake resumed a
+	// session (nil without TLS).
+	TLSResumed *int64 `json:"tls_resumed,omitempty"`
 }
 
 // BrokerStats are the broker process's figures over the measured
@@ -177,6 +181,9 @@ func (r *Report) WriteText(w io.Writer) error {
 				num(float64(ph.Connections)), ph.Seconds, num(ph.PerSecond), ph.Failed)
 			if ph.BrokerCPUPerConn > 0 {
 				fmt.Fprintf(&b, ", broker CPU %.0f µs/conn", ph.BrokerCPUPerConn)
+			}
+			if ph.TLSResumed != nil {
+				fmt.Fprintf(&b, ", %s TLS sessions resumed", num(float64(*ph.TLSResumed)))
 			}
 			b.WriteString("\n")
 		}
@@ -277,6 +284,7 @@ func latencyStats(h *Histogram) *LatencyStats {
 // params records cfg in a report.
 func params(cfg *Config) Params {
 	p := Params{MQTT: cfg.Version.String(), TLS: cfg.TLS != nil, QoS: cfg.QoS, Clients: cfg.Clients,
+		TLSResume:   cfg.TLS != nil && cfg.TLS.ClientSessionCache != nil,
 		PayloadSize: cfg.PayloadSize, Rate: cfg.Rate, Duration: cfg.Duration.Seconds(),
 		Messages: cfg.Messages, Users: cfg.Users}
 	if cfg.Scenario == Shared {

@@ -218,6 +218,29 @@ func TestSmokeEveryScenario(t *testing.T) {
 			t.Errorf("connections %+v, failures %q", c, rep.Failures)
 		}
 	})
+	for _, v := range []string{"1.3", "1.2"} {
+		t.Run("connrate over TLS "+v+", resumed", func(t *testing.T) {
+			tc, err := loadgen.TLSOptions{CAFile: b.caFile, Resume: true, MaxVersion: v}.Config(b.tlsAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep := b.run(t, loadgen.Config{Scenario: loadgen.ConnRate, Addr: b.tlsAddr, TLS: tc, Clients: 1,
+				Username: "cold%d", Users: 1, Duration: 200 * time.Millisecond, SourceSpread: 16})
+			c := rep.Connections
+			if len(c.Phases) != 2 || !rep.OK() {
+				t.Fatalf("connections %+v, failures %q", c, rep.Failures)
+			}
+			// The first handshake is full; every later one offers the
+			// ticket of the previous and must resume.
+			cold, warm := c.Phases[0], c.Phases[1]
+			if cold.TLSResumed == nil || *cold.TLSResumed != 0 {
+				t.Errorf("cold phase resumed %v, want 0", cold.TLSResumed)
+			}
+			if warm.Connections == 0 || warm.TLSResumed == nil || *warm.TLSResumed != warm.Connections {
+				t.Errorf("warm phase: %d connections, %v resumed; want all resumed", warm.Connections, warm.TLSResumed)
+			}
+		})
+	}
 	t.Run("refusals", func(t *testing.T) { testRefusals(t, b) })
 }
 

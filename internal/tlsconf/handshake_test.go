@@ -188,3 +188,34 @@ func TestConfigIsStable(t *testing.T) {
 		t.Fatal("Config lacks the callbacks that read the current material")
 	}
 }
+
+// TestResumptionAcrossReload checks that a certificate reload keeps the
+// session ticket keys: tickets issued before it still resume (TLS 1.3 and
+// 1.2).
+func TestResumptionAcrossReload(t *testing.T) {
+	f := newFixture(t)
+	src, srv := f.start(t, nil)
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		t.Run(tls.VersionName(v), func(t *testing.T) {
+			cfg := f.client()
+			cfg.MaxVersion = v
+			cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+			for i, want := range []bool{false, true, true} {
+				if i == 2 {
+					if err := src.Reload(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				conn, h, err := srv.connect(t, cfg)
+				if err != nil || h.err != nil {
+					t.Fatalf("handshake %d: client error %v, server error %v", i, err, h.err)
+				}
+				// connect made a round trip, which read the TLS 1.3
+				// ticket sent after the handshake.
+				if got := conn.ConnectionState().DidResume; got != want {
+					t.Errorf("handshake %d: resumed %v, want %v", i, got, want)
+				}
+			}
+		})
+	}
+}

@@ -154,7 +154,8 @@ func supportsTLS12(cs *tls.CipherSuite) bool {
 }
 
 // baseConfig is the part of every tls.Config that comes from settings.
-// Session tickets stay enabled, with keys rotated by Go.
+// Session tickets stay enabled (TLS 1.3 and 1.2), with the keys of the
+// outer config (tickets.go).
 func (s settings) baseConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:       s.minVersion,

@@ -39,7 +39,8 @@ type Source struct {
 
 	reloadMu sync.Mutex // serialises Reload (SIGHUP and Watch)
 	cur      atomic.Pointer[material]
-	outer    *tls.Config // returned by Config; never modified after New
+	outer    *tls.Config // returned by Config; only its ticket keys change after New
+	tickets  ticketKeys  // the session ticket keys of outer
 }
 
 // New parses the settings of c and loads its files. Every problem found is
@@ -61,19 +62,28 @@ func New(c config.TLS, log *slog.Logger) (*Source, error) {
 		return nil, err
 	}
 	s := &Source{cfg: c, set: set, log: log}
+	s.tickets.now = time.Now
 	m, err := s.load()
 	if err != nil {
 		return nil, err
 	}
 	s.cur.Store(m)
 	s.outer = s.newOuterConfig()
+	if err := s.tickets.rotate(s.outer); err != nil {
+		return nil, fmt.Errorf("session ticket key: %w", err)
+	}
 	return s, nil
 }
 
 // newOuterConfig builds the config given to the listener. Go calls
 // GetConfigForClient for every handshake and then uses only the returned
-// config (session ticket keys excepted: they stay with this config and are
-// rotated by Go). The other fields are set as a fail-closed fallback.
+// config, session ticket keys excepted: the per-handshake configs set
+// none, so Go seals and opens tickets with this config's keys, which
+// GetConfigForClient rotates (tickets.go) and a reload leaves alone. A
+// resumed session is still checked against the current material: Go
+// resumes one with a client certificate only when its chain verifies
+// against the current client CAs, and VerifyConnection (CRLs) runs on
+// resumption too. The other fields are set as a fail-closed fallback.
 func (s *Source) newOuterConfig() *tls.Config {
 	c := s.set.baseConfig()
 	if c.ClientAuth != tls.NoClientCert {
@@ -85,6 +95,11 @@ func (s *Source) newOuterConfig() *tls.Config {
 		return s.cur.Load().certificate(hello)
 	}
 	c.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if err := s.tickets.rotate(c); err != nil {
+			// No fresh randomness: refuse the handshake rather than
+			// keep sealing tickets with an expired key.
+			return nil, fmt.Errorf("session ticket key: %w", err)
+		}
 		return s.cur.Load().config, nil
 	}
 	return c
@@ -92,7 +107,9 @@ func (s *Source) newOuterConfig() *tls.Config {
 
 // Config returns the config for the listener. It is the same pointer on
 // every call and must not be modified: each handshake runs with the config
-// of the current material, which would not see changes made here.
+// of the current material, which would not see changes made here. Nor
+// cloned: the session ticket keys are rotated on this pointer, and a clone
+// would keep sealing tickets with the keys it copied.
 func (s *Source) Config() *tls.Config { return s.outer }
 
 // Reload rereads every file (as on SIGHUP). On success new handshakes use

@@ -41,12 +41,14 @@ func (g *Group[V]) Next() int {
 // Remove calls, which build new results instead of changing this one.
 type Matches[V any] struct {
 	// Entries are the non-shared subscriptions that match. A key appears
-	// once per matching filter, so possibly several times; the caller
-	// merges them.
+	// once per matching filter, so possibly several times; the entries of
+	// one key are adjacent, so that the caller merges them in one pass.
 	Entries []Entry[V]
 	// Groups are the shared subscriptions that match, one per
 	// (ShareName, filter) pair.
 	Groups []*Group[V]
+
+	nodes int // nodes whose subscriptions are in Entries, while collecting
 }
 
 // group is the live state of one shared subscription, owned by its node.

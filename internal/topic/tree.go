@@ -1,6 +1,7 @@
 package topic
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,6 +282,14 @@ func (t *Tree[V]) matchLocked(topic string) *Matches[V] {
 	if len(res.Entries) == 0 && len(res.Groups) == 0 {
 		return t.none
 	}
+	if res.nodes > 1 {
+		// Keys are unique within one node; entries from several filters
+		// are ordered by key so that a key's entries are adjacent. Done
+		// once per result (the cache keeps it), it spares every routed
+		// message a search for repeated keys.
+		slices.SortStableFunc(res.Entries, func(a, b Entry[V]) int { return strings.Compare(a.Key, b.Key) })
+	}
+	res.nodes = 0
 	m := new(Matches[V])
 	*m = res
 	return m
@@ -316,6 +325,9 @@ func (n *node[V]) collect(topic string, i int, dollar bool, m *Matches[V]) {
 
 // emit appends n's subscriptions to m.
 func (n *node[V]) emit(m *Matches[V]) {
+	if len(n.subs.items) > 0 {
+		m.nodes++
+	}
 	m.Entries = append(m.Entries, n.subs.items...)
 	for _, g := range n.groups.items {
 		m.Groups = append(m.Groups, g.snapshot())
