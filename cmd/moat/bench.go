@@ -107,6 +107,7 @@ func newBenchFlags(o *benchFlags) *flag.FlagSet {
 	fl.IntVar(&c.Clients, "clients", 0, "N of the scenario (default: the scenario's, see above)")
 	fl.IntVar(&c.Publishers, "publishers", 1, "shared: publishers")
 	fl.IntVar(&o.qos, "qos", 0, "QoS of publishes and subscriptions: 0, 1 or 2")
+	fl.DurationVar(&c.SessionExpiry, "session-expiry", 0, "persistent sessions with this expiry (MQTT 3.1.1: clean session off), so that a durable broker stores what it queues")
 	fl.IntVar(&c.PayloadSize, "size", loadgen.MinPayload, fmt.Sprintf("payload size in bytes, at least %d", loadgen.MinPayload))
 	fl.DurationVar(&c.Duration, "duration", 0, "publishing time, warm storm (connrate) or holding time (idle) (default 10s; idle 2s)")
 	fl.IntVar(&c.Messages, "messages", 0, "messages per publisher instead of --duration")

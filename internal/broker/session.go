@@ -86,6 +86,9 @@ func (s *Session) persistLocked(d *session.Delivery) bool {
 	// session would have got.
 	m := *d.Msg
 	m.QoS, m.Retain = d.QoS, d.Retain
+	// Who sent it matters only for routing (No Local), which is done; the
+	// setter only for retained messages. Neither is stored with the queue.
+	m.Publisher, m.SetBy = "", ""
 	if err := s.b.write(store.Op{Kind: store.OpEnqueue, ClientID: s.id, Seq: d.StoreSeq, Msg: &m}); err != nil {
 		s.b.log.Error("store: enqueue failed; message dropped", "client_id", s.id, "error", err)
 		s.b.metrics.Drop(metrics.DropStoreFailed)

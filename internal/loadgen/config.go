@@ -135,6 +135,11 @@ type Config struct {
 	// KeepAlive sent in CONNECT; idle connections ping at half of it.
 	// Default 60 s.
 	KeepAlive time.Duration
+	// SessionExpiry, when positive, makes every session persistent: MQTT 5
+	// clients send it as the Session Expiry Interval (with clean start, so
+	// a run starts afresh), MQTT 3.1.1 clients connect with clean session
+	// off. A durable broker then stores every QoS 1/2 message it queues.
+	SessionExpiry time.Duration
 	// Concurrency is the number of connections opened at a time while
 	// setting up. Default 64.
 	Concurrency int
@@ -215,6 +220,9 @@ func (c *Config) Validate() error {
 		bad("topic %q: no wildcards, no leading $", c.Topic)
 	}
 	c.KeepAlive = orDefault(c.KeepAlive, 60*time.Second)
+	if c.SessionExpiry < 0 {
+		bad("session expiry %v: want 0 (clean sessions) or more", c.SessionExpiry)
+	}
 	if c.KeepAlive < time.Second || c.KeepAlive > 65535*time.Second {
 		bad("keep alive %v: want 1s..65535s", c.KeepAlive)
 	}

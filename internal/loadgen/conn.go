@@ -199,6 +199,14 @@ func connect(ctx context.Context, cfg *Config, i int, o connectOpts) (*conn, err
 func (c *conn) handshake(cfg *Config, o connectOpts) error {
 	p := packet.Connect{Version: cfg.Version, CleanStart: true, ClientID: o.clientID,
 		KeepAlive: uint16(cfg.KeepAlive / time.Second)}
+	if cfg.SessionExpiry > 0 {
+		if cfg.Version == packet.V5 {
+			p.Properties.SessionExpiryInterval = uint32(min(cfg.SessionExpiry/time.Second, 1<<32-1))
+			p.Properties.Set(packet.PropSessionExpiryInterval)
+		} else {
+			p.CleanStart = false
+		}
+	}
 	if o.user != "" {
 		p.UsernameFlag, p.Username = true, o.user
 		p.PasswordFlag, p.Password = len(cfg.Password) > 0, cfg.Password
