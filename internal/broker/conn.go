@@ -162,7 +162,7 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 	}()
 	c.r = packet.NewReader(nc, 512)
 	c.r.SetMaxPacketSize(b.lim.MaxPacketSize)
-	if !c.connect() {
+	if !c.connectOnOwnStack() {
 		c.closeNow()
 		return
 	}
@@ -170,6 +170,28 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 	go c.writeLoop()
 	err := c.safeReadLoop()
 	c.finish(err)
+}
+
+// connectOnOwnStack runs the CONNECT exchange on a goroutine of its own
+// and waits for it. Authentication and TLS-derived checks use deep call
+// chains; their stack goes away with that goroutine instead of staying with
+// the read loop, which may then sit idle for days: Go halves a stack only
+// at a garbage collection that finds it mostly unused, which a parked
+// reader's never is. It keeps idle connections small (docs/performance.md).
+func (c *conn) connectOnOwnStack() bool {
+	done := make(chan bool, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				c.b.metrics.Panics.Add(1)
+				c.b.log.Error("BUG: panic while handling a CONNECT; connection closed",
+					"remote", c.info.Remote, "panic", r, "stack", string(debug.Stack()))
+				done <- false
+			}
+		}()
+		done <- c.connect()
+	}()
+	return <-done
 }
 
 // safeReadLoop contains a bug in one connection's handling to that
