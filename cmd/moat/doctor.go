@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/moatmq/moat/internal/config"
 	"github.com/moatmq/moat/internal/doctor"
@@ -156,6 +157,9 @@ func doctorCmd(args []string) int {
 				"the first 'moat serve' creates its files with mode 0600 in a 0700 directory")
 		}
 	}
+	// What the configuration acknowledges (moat serve honours it), and
+	// what --acknowledge adds.
+	opts.Acknowledge = append(slices.Clone(cfg.Acknowledge), opts.Acknowledge...)
 	rep.Findings = doctor.Check(cfg, opts)
 	count := func(f doctor.Finding) bool { return !*ignoreAcked || !f.Acknowledged }
 	return writeReport(os.Stdout, rep, format, *cfgPath, minSev, failOn, count)

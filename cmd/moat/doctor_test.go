@@ -76,6 +76,13 @@ auth:
 	if !strings.Contains(out, `"acknowledged_by": "acknowledge"`) {
 		t.Errorf("--acknowledge did not mark the finding:\n%s", out)
 	}
+	// So does the configuration's acknowledge list, as for moat serve.
+	bfAcked := writeFile(t, "bf-acked.yaml", "data_dir: "+dataDir+"\nacknowledge: [\""+doctor.IDBruteForceOff+"\"]\n"+
+		"auth:\n  allow_anonymous: true\n  brute_force:\n    enabled: false\n")
+	out, _ = doctorRun(t, 1, "--config", bfAcked, "--json")
+	if !strings.Contains(out, `"acknowledged_by": "acknowledge"`) {
+		t.Errorf("the configuration's acknowledge list did not mark the finding:\n%s", out)
+	}
 
 	// Usage and load errors.
 	doctorRun(t, 2, "--format", "xml")
