@@ -19,25 +19,7 @@ import (
 )
 
 func TestSigned_EndToEnd(t *testing.T) {
-	requireMosquitto(t)
-	bin := buildMoatBinary(t)
-	dir := t.TempDir()
-	moat := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, bin, args...).Output()
-		if err != nil {
-			t.Fatalf("moat %s: %v", strings.Join(args, " "), err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	key := filepath.Join(dir, "valve.key")
-	moat("sign", "keygen", "--alg", "ed25519", "--out", key)
-	registry := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(registry, []byte(`{"keys": [{"kid": "valve-1", "identity": "valve", "public_key_file": "valve.key.pub"}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	moat, dir, key, registry := signedKit(t, `{"keys": [{"kid": "valve-1", "identity": "valve", "public_key_file": "valve.key.pub"}]}`)
 	const policy = `version: 1
 rules:
   - allow: [publish, subscribe, receive]
@@ -94,4 +76,31 @@ rules:
 	if !strings.Contains(msgs[1].Payload, "close") {
 		t.Fatalf("second message %q, want the envelope carrying close", msgs[1].Payload)
 	}
+}
+
+// signedKit builds the moat binary, makes an Ed25519 key pair valve.key in
+// a temporary directory and writes the key registry keys.json there with
+// the given content. moat runs the binary and returns its trimmed output.
+func signedKit(t *testing.T, registryJSON string) (moat func(args ...string) string, dir, key, registry string) {
+	t.Helper()
+	requireMosquitto(t)
+	bin := buildMoatBinary(t)
+	dir = t.TempDir()
+	moat = func(args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, bin, args...).Output()
+		if err != nil {
+			t.Fatalf("moat %s: %v", strings.Join(args, " "), err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	key = filepath.Join(dir, "valve.key")
+	moat("sign", "keygen", "--alg", "ed25519", "--out", key)
+	registry = filepath.Join(dir, "keys.json")
+	if err := os.WriteFile(registry, []byte(registryJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return moat, dir, key, registry
 }

@@ -19,25 +19,7 @@ import (
 )
 
 func TestSigned_RefusalsAudited(t *testing.T) {
-	requireMosquitto(t)
-	bin := buildMoatBinary(t)
-	dir := t.TempDir()
-	moat := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, bin, args...).Output()
-		if err != nil {
-			t.Fatalf("moat %s: %v", strings.Join(args, " "), err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	key := filepath.Join(dir, "valve.key")
-	moat("sign", "keygen", "--alg", "ed25519", "--out", key)
-	registry := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(registry, []byte(`{"keys": [{"kid": "valve-1", "identity": "valve", "public_key_file": "valve.key.pub"}]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	moat, dir, key, registry := signedKit(t, `{"keys": [{"kid": "valve-1", "identity": "valve", "public_key_file": "valve.key.pub"}]}`)
 	const policy = `version: 1
 rules:
   - allow: [publish, subscribe, receive, retain]

@@ -24,21 +24,7 @@ import (
 )
 
 func TestSigned_TokenKeys(t *testing.T) {
-	requireMosquitto(t)
-	bin := buildMoatBinary(t)
-	dir := t.TempDir()
-	moat := func(args ...string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
-		defer cancel()
-		out, err := exec.CommandContext(ctx, bin, args...).Output()
-		if err != nil {
-			t.Fatalf("moat %s: %v", strings.Join(args, " "), err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	key := filepath.Join(dir, "valve.key")
-	moat("sign", "keygen", "--alg", "ed25519", "--out", key)
+	moat, dir, key, registry := signedKit(t, `{"keys": [], "token_keys": ["valve"]}`)
 	pubPEM, err := os.ReadFile(key + ".pub")
 	if err != nil {
 		t.Fatal(err)
@@ -49,10 +35,6 @@ func TestSigned_TokenKeys(t *testing.T) {
 	}
 	spki := base64.StdEncoding.EncodeToString(blk.Bytes)
 
-	registry := filepath.Join(dir, "keys.json")
-	if err := os.WriteFile(registry, []byte(`{"keys": [], "token_keys": ["valve"]}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	secret := filepath.Join(dir, "jwt.secret")
 	if err := os.WriteFile(secret, []byte(testJWTSecret), 0o600); err != nil {
 		t.Fatal(err)
