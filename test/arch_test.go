@@ -46,8 +46,8 @@ type archRule struct {
 
 var archRules = []archRule{
 	{
-		name:    "the codec and the topic tree import only the standard library",
-		from:    []string{"internal/packet", "internal/topic"},
+		name:    "the codec, the topic tree and the record reader import only the standard library",
+		from:    []string{"internal/packet", "internal/topic", "internal/binread"},
 		stdOnly: true,
 	},
 	{

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+
+	"github.com/moatmq/moat/internal/binread"
 )
 
 // The replay state can be saved at a clean shutdown and loaded at the next
@@ -58,25 +60,25 @@ func appendReplayKey(b []byte, k replayKey) []byte {
 // bounds of the policy in force apply at the next message as always. A
 // malformed state is an error and changes nothing.
 func (v *Verifier) ImportReplay(state []byte) error {
-	r := stateReader{b: state}
-	if r.byte() != replayStateVersion {
+	r := stateReader{binread.New(state, errReplayState)}
+	if r.Byte() != replayStateVersion {
 		return errReplayState
 	}
 	keep := r.int()
 	windows := make(map[replayKey]window)
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+	for n := r.Count(); n > 0 && r.Err() == nil; n-- {
 		k := r.key()
-		w := window{epoch: r.uvarint(), top: r.uvarint(), bits: r.uvarint(), lastIat: r.varint()}
+		w := window{epoch: r.Uvarint(), top: r.Uvarint(), bits: r.Uvarint(), lastIat: r.Varint()}
 		windows[k] = w
 	}
 	var nonces []nonceEntry
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+	for n := r.Count(); n > 0 && r.Err() == nil; n-- {
 		e := nonceEntry{key: nonceKey{replayKey: r.key()}}
-		copy(e.key.nonce[:], r.raw(NonceSize))
-		e.expires = r.varint()
+		copy(e.key.nonce[:], r.Raw(NonceSize))
+		e.expires = r.Varint()
 		nonces = append(nonces, e)
 	}
-	if r.err != nil || len(r.b) != 0 {
+	if r.End() != nil {
 		return errReplayState
 	}
 	now := v.now().Unix()
@@ -105,80 +107,13 @@ func (v *Verifier) ImportReplay(state []byte) error {
 }
 
 // stateReader decodes ExportReplay's encoding; the first failure sticks.
-type stateReader struct {
-	b   []byte
-	err error
-}
+type stateReader struct{ binread.Reader }
 
-func (r *stateReader) fail() {
-	if r.err == nil {
-		r.err = errReplayState
-	}
-	r.b = nil
-}
-
-func (r *stateReader) byte() byte {
-	if len(r.b) == 0 {
-		r.fail()
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *stateReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *stateReader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *stateReader) int() int64 {
-	v := r.uvarint()
-	if v > math.MaxInt32 {
-		r.fail()
-		return 0
-	}
-	return int64(v)
-}
-
-// count reads an entry count; every entry takes more than a byte, so a
-// count beyond what is left is malformed (and never allocated).
-func (r *stateReader) count() int {
-	v := r.uvarint()
-	if v > uint64(len(r.b)) {
-		r.fail()
-		return 0
-	}
-	return int(v)
-}
-
-func (r *stateReader) raw(n int) []byte {
-	if n > len(r.b) {
-		r.fail()
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
+// int reads a uvarint small enough for an int32.
+func (r *stateReader) int() int64 { return int64(r.Max(math.MaxInt32)) }
 
 func (r *stateReader) key() replayKey {
-	id := string(r.raw(int(min(r.uvarint(), uint64(len(r.b)+1)))))
-	kid := string(r.raw(int(min(r.uvarint(), uint64(len(r.b)+1)))))
+	id := string(r.Raw(r.Uvarint()))
+	kid := string(r.Raw(r.Uvarint()))
 	return replayKey{identity: id, kid: kid}
 }

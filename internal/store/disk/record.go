@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/auth"
+	"github.com/moatmq/moat/internal/binread"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/session"
 	"github.com/moatmq/moat/internal/store"
@@ -149,128 +150,56 @@ func appendStrings(b []byte, l []string) []byte {
 	return b
 }
 
-// reader decodes a record's plaintext. The first failure sticks: later
-// reads return zero values, and err reports it.
-type reader struct {
-	b   []byte
-	err error
-}
+// reader decodes a record's plaintext: binread's reader (the first
+// failure sticks as errMalformed) with the record's own field kinds.
+type reader struct{ binread.Reader }
 
-func (r *reader) fail() {
-	if r.err == nil {
-		r.err = errMalformed
-	}
-	r.b = nil
-}
+func newReader(b []byte) *reader { return &reader{binread.New(b, errMalformed)} }
 
-func (r *reader) byte() byte {
-	if len(r.b) == 0 {
-		r.fail()
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
-}
-
-func (r *reader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) varint() int64 {
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.fail()
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
-}
-
-// max reads a uvarint that must not exceed limit.
-func (r *reader) max(limit uint64) uint64 {
-	v := r.uvarint()
-	if v > limit {
-		r.fail()
-		return 0
-	}
-	return v
-}
-
-// count reads an element count: each element takes at least one byte, so a
-// count over what remains is malformed, whatever it claims.
-func (r *reader) count() int {
-	return int(r.max(uint64(len(r.b))))
-}
-
-func (r *reader) raw(n uint64) []byte {
-	if n > uint64(len(r.b)) {
-		r.fail()
-		return nil
-	}
-	v := r.b[:n:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *reader) string() string { return string(r.raw(r.uvarint())) }
+func (r *reader) string() string { return string(r.Raw(r.Uvarint())) }
 
 func (r *reader) bytes() []byte {
-	n := r.uvarint()
-	if n == 0 || r.err != nil {
+	n := r.Uvarint()
+	if n == 0 || r.Err() != nil {
 		return nil
 	}
-	return append([]byte{}, r.raw(n-1)...)
+	return append([]byte{}, r.Raw(n-1)...)
 }
 
 func (r *reader) time() time.Time {
-	switch r.byte() {
+	switch r.Byte() {
 	case 0:
 		return time.Time{}
 	case 1:
-		sec := r.varint()
-		nsec := r.max(999_999_999)
-		if r.err != nil {
+		sec := r.Varint()
+		nsec := r.Max(999_999_999)
+		if r.Err() != nil {
 			return time.Time{}
 		}
 		return time.Unix(sec, int64(nsec))
 	}
-	r.fail()
+	r.Fail()
 	return time.Time{}
-}
-
-// end fails unless every byte was read.
-func (r *reader) end() error {
-	if len(r.b) != 0 {
-		r.fail()
-	}
-	return r.err
 }
 
 // decodeMessage decodes a message record's plaintext.
 func decodeMessage(b []byte) (*session.Message, error) {
-	r := reader{b: b}
-	if r.byte() != kindMessage {
+	r := newReader(b)
+	if r.Byte() != kindMessage {
 		return nil, errMalformed
 	}
 	m := r.messageFields()
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
 func (r *reader) messageFields() *session.Message {
-	m := &session.Message{Topic: r.string(), Payload: r.bytes(), QoS: r.byte()}
-	flags := r.byte()
+	m := &session.Message{Topic: r.string(), Payload: r.bytes(), QoS: r.Byte()}
+	flags := r.Byte()
 	if m.QoS > 2 || flags&^1 != 0 {
-		r.fail()
+		r.Fail()
 	}
 	m.Retain = flags&1 != 0
 	r.properties(&m.Properties)
@@ -283,43 +212,43 @@ func (r *reader) messageFields() *session.Message {
 
 // decodeSession decodes a session record's plaintext.
 func decodeSession(clientID string, b []byte) (*store.Session, error) {
-	r := reader{b: b}
-	if r.byte() != kindSession {
+	r := newReader(b)
+	if r.Byte() != kindSession {
 		return nil, errMalformed
 	}
-	s := &store.Session{ClientID: clientID, Identity: r.string(), Version: packet.Version(r.byte())}
-	s.ExpiryAfter = time.Duration(r.varint())
+	s := &store.Session{ClientID: clientID, Identity: r.string(), Version: packet.Version(r.Byte())}
+	s.ExpiryAfter = time.Duration(r.Varint())
 	s.Disconnected = r.time()
-	s.WillDelay = time.Duration(r.varint())
-	if n := r.count(); n > 0 {
+	s.WillDelay = time.Duration(r.Varint())
+	if n := r.Count(); n > 0 {
 		s.Subscriptions = make([]store.Subscription, n)
 		for i := range s.Subscriptions {
 			r.subscription(&s.Subscriptions[i])
 		}
 	}
-	switch r.byte() {
+	switch r.Byte() {
 	case 0:
 	case 1:
 		s.Will = r.messageFields()
 	default:
-		r.fail()
+		r.Fail()
 	}
-	if len(r.b) > 0 && r.err == nil {
-		if r.byte() != identityExt {
-			r.fail()
+	if r.Len() > 0 && r.Err() == nil {
+		if r.Byte() != identityExt {
+			r.Fail()
 		}
 		s.Groups = r.strings()
 		s.Method = r.string()
-		flags := r.byte()
+		flags := r.Byte()
 		if flags&^3 != 0 {
-			r.fail()
+			r.Fail()
 		}
 		s.Anonymous = flags&1 != 0
 		if flags&2 != 0 {
 			s.Topics = &auth.TopicGrant{Publish: r.strings(), Subscribe: r.strings()}
 		}
 	}
-	if err := r.end(); err != nil {
+	if err := r.End(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -327,14 +256,14 @@ func decodeSession(clientID string, b []byte) (*store.Session, error) {
 
 // strings reads a list written by appendStrings; nil when empty.
 func (r *reader) strings() []string {
-	n := r.count() // each entry takes at least a byte: bounded by the record
-	if n == 0 || r.err != nil {
+	n := r.Count() // each entry takes at least a byte: bounded by the record
+	if n == 0 || r.Err() != nil {
 		return nil
 	}
 	out := make([]string, 0, n)
 	for range n {
 		out = append(out, r.string())
-		if r.err != nil {
+		if r.Err() != nil {
 			return nil
 		}
 	}
@@ -342,9 +271,9 @@ func (r *reader) strings() []string {
 }
 
 func (r *reader) subscription(sub *store.Subscription) {
-	flags := r.byte()
+	flags := r.Byte()
 	if flags&^7 != 0 {
-		r.fail()
+		r.Fail()
 	}
 	sub.Filter = r.string()
 	sub.Opts.Filter = sub.Filter
@@ -353,9 +282,9 @@ func (r *reader) subscription(sub *store.Subscription) {
 	}
 	sub.Opts.NoLocal = flags&1 != 0
 	sub.Opts.RetainAsPublished = flags&2 != 0
-	sub.Opts.QoS = r.byte()
-	sub.Opts.RetainHandling = r.byte()
-	sub.SubID = uint32(r.max(math.MaxUint32))
+	sub.Opts.QoS = r.Byte()
+	sub.Opts.RetainHandling = r.Byte()
+	sub.SubID = uint32(r.Max(math.MaxUint32))
 }
 
 // propKind is how a property's value is stored.
@@ -436,29 +365,29 @@ func appendProperties(b []byte, p *packet.Properties) []byte {
 }
 
 func (r *reader) properties(p *packet.Properties) {
-	p.Present = r.uvarint()
+	p.Present = r.Uvarint()
 	if p.Present&^presentMask != 0 {
-		r.fail()
+		r.Fail()
 		return
 	}
-	for m := p.Present; m != 0 && r.err == nil; m &= m - 1 {
+	for m := p.Present; m != 0 && r.Err() == nil; m &= m - 1 {
 		id := packet.PropID(bits.TrailingZeros64(m))
 		switch propKinds[id] {
 		case propNum:
-			setPropNumber(p, id, uint32(r.max(uint64(propMax(id)))))
+			setPropNumber(p, id, uint32(r.Max(uint64(propMax(id)))))
 		case propString:
 			*propStringField(p, id) = r.string()
 		case propBinary:
 			*propBinaryField(p, id) = r.bytes()
 		}
 	}
-	if n := r.count(); n > 0 {
+	if n := r.Count(); n > 0 {
 		p.SubscriptionIdentifiers = make([]uint32, n)
 		for i := range p.SubscriptionIdentifiers {
-			p.SubscriptionIdentifiers[i] = uint32(r.max(math.MaxUint32))
+			p.SubscriptionIdentifiers[i] = uint32(r.Max(math.MaxUint32))
 		}
 	}
-	if n := r.count(); n > 0 {
+	if n := r.Count(); n > 0 {
 		p.UserProperties = make([]packet.UserProperty, n)
 		for i := range p.UserProperties {
 			p.UserProperties[i] = packet.UserProperty{Key: r.string(), Value: r.string()}
