@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/moatmq/moat/internal/loadgen"
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/pkg/mqttsig"
 )
@@ -74,31 +74,15 @@ func (c *clientFlags) mqttVersion() (packet.Version, error) {
 // least, the broker verified against --cafile (default: the system's
 // roots) unless --insecure, and a client certificate when given.
 func (c *clientFlags) tlsConfig() (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.serverName, InsecureSkipVerify: c.insecure}
-	if tc.ServerName == "" {
-		tc.ServerName = c.host
-	}
-	if c.cafile != "" {
-		data, err := readSmallFile(c.cafile, 1<<20)
-		if err != nil {
-			return nil, err
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(data) {
-			return nil, fmt.Errorf("%s: no PEM certificate", c.cafile)
-		}
-	}
 	if (c.cert == "") != (c.key == "") {
 		return nil, errors.New("--cert and --key go together")
 	}
-	if c.cert != "" {
-		cert, err := tls.LoadX509KeyPair(c.cert, c.key)
-		if err != nil {
-			return nil, err
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	o := loadgen.TLSOptions{CAFile: c.cafile, CertFile: c.cert, KeyFile: c.key, ServerName: c.serverName,
+		InsecureSkipVerify: c.insecure}
+	if o.ServerName == "" {
+		o.ServerName = c.host
 	}
-	return tc, nil
+	return o.Config(net.JoinHostPort(c.host, "0"))
 }
 
 // readPasswordLine returns the first line of a password file.
