@@ -29,13 +29,20 @@ type rawClient struct {
 
 func dialRaw(tb testing.TB, addr, id string) *rawClient {
 	tb.Helper()
+	return dialConnect(tb, addr, &packet.Connect{ProtocolName: "MQTT", Version: packet.V5, CleanStart: true, ClientID: id})
+}
+
+// dialConnect connects a benchmark client with cp and checks the CONNACK.
+func dialConnect(tb testing.TB, addr string, cp *packet.Connect) *rawClient {
+	tb.Helper()
 	nc, err := benchDial(addr, benchTLS(tb, nil))
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(func() { nc.Close() })
 	c := &rawClient{nc: nc, r: packet.NewReader(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}
 	c.r.SetMaxPacketSize(packet.MaxPacketSize)
-	c.write(tb, &packet.Connect{ProtocolName: "MQTT", Version: packet.V5, CleanStart: true, ClientID: id})
+	c.write(tb, cp)
 	c.flush(tb)
 	pk, err := c.r.ReadPacket(packet.V5)
 	if err != nil {
@@ -44,7 +51,6 @@ func dialRaw(tb testing.TB, addr, id string) *rawClient {
 	if ack, ok := pk.(*packet.Connack); !ok || ack.ReasonCode != 0 {
 		tb.Fatalf("CONNACK: %+v", pk)
 	}
-	tb.Cleanup(func() { nc.Close() })
 	return c
 }
 

@@ -1,9 +1,7 @@
 package broker_test
 
 import (
-	"bufio"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 
@@ -129,23 +127,8 @@ func benchPersistentPairs(b *testing.B, addr string, pairs int) {
 // dialRawSession is dialRaw with a persistent session.
 func dialRawSession(tb testing.TB, addr, id string, expiry uint32) *rawClient {
 	tb.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { nc.Close() })
-	c := &rawClient{nc: nc, r: packet.NewReader(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}
 	cp := &packet.Connect{ProtocolName: "MQTT", Version: packet.V5, CleanStart: true, ClientID: id}
 	cp.Properties.SessionExpiryInterval = expiry
 	cp.Properties.Set(packet.PropSessionExpiryInterval)
-	c.write(tb, cp)
-	c.flush(tb)
-	pk, err := c.r.ReadPacket(packet.V5)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if ack, ok := pk.(*packet.Connack); !ok || ack.ReasonCode != 0 {
-		tb.Fatalf("CONNACK: %+v", pk)
-	}
-	return c
+	return dialConnect(tb, addr, cp)
 }

@@ -1,12 +1,10 @@
 package broker_test
 
 import (
-	"bufio"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -187,22 +185,6 @@ func benchUsers(tb testing.TB, dir string, users ...string) string {
 // user name).
 func dialUser(tb testing.TB, addr, id, user string) *rawClient {
 	tb.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { nc.Close() })
-	c := &rawClient{nc: nc, r: packet.NewReader(nc, 64<<10), w: bufio.NewWriterSize(nc, 64<<10)}
-	c.r.SetMaxPacketSize(packet.MaxPacketSize)
-	c.write(tb, &packet.Connect{ProtocolName: "MQTT", Version: packet.V5, CleanStart: true, ClientID: id,
+	return dialConnect(tb, addr, &packet.Connect{ProtocolName: "MQTT", Version: packet.V5, CleanStart: true, ClientID: id,
 		UsernameFlag: true, Username: user, PasswordFlag: true, Password: []byte(user)})
-	c.flush(tb)
-	pk, err := c.r.ReadPacket(packet.V5)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if ack, ok := pk.(*packet.Connack); !ok || ack.ReasonCode != 0 {
-		tb.Fatalf("CONNACK: %+v", pk)
-	}
-	return c
 }
