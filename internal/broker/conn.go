@@ -315,7 +315,7 @@ func (c *conn) finish(err error) {
 				Remote: c.info.Remote, ClientID: c.clientID, Identity: c.identityName(), Reason: code, Detail: err.Error()})
 		}
 		if c.version == packet.V5 && !c.closed.Load() {
-			c.enqueue(outItem{kind: outPacket, pkt: &packet.Disconnect{ReasonCode: code}, last: true})
+			c.enqueue(outItem{kind: outPacket, pkt: &packet.Disconnect{ReasonCode: code}})
 		}
 	} else if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errClosed) && !c.closed.Load() {
 		c.b.log.Debug("connection ended", "client_id", c.clientID, "remote", c.info.Remote, "error", err)
@@ -325,6 +325,9 @@ func (c *conn) finish(err error) {
 	}
 	c.releaseIdentityBucket()
 	c.stopWriter()
+	if code != 0 {
+		c.drainBeforeClose()
+	}
 	// The session goes offline before the socket closes, so that a client
 	// that saw its connection end finds its session offline.
 	c.b.detach(c)
@@ -359,6 +362,28 @@ func (c *conn) kick(code packet.ReasonCode, why string) {
 	}
 	// A client that does not read must not hold the kick up.
 	time.AfterFunc(c.b.lim.WriteTimeout, c.closeNow)
+}
+
+// Lingering close bounds: how long and how much input is discarded
+// before the socket closes after an error.
+const (
+	lingerTime  = 250 * time.Millisecond
+	lingerBytes = 1 << 20
+)
+
+// drainBeforeClose half-closes the connection and discards what the client
+// still sends, for at most lingerTime and lingerBytes. Closing a socket
+// with unread input makes the kernel reset the connection, and a reset can
+// destroy the answers still on their way to the client (the PUBRECs and
+// the DISCONNECT that explain why it is closed). Runs on the reader's
+// goroutine once the read loop ended and the writer flushed.
+func (c *conn) drainBeforeClose() {
+	cw, ok := c.nc.(interface{ CloseWrite() error })
+	if !ok || c.closed.Load() || cw.CloseWrite() != nil {
+		return
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(lingerTime))
+	_, _ = io.CopyN(io.Discard, c.nc, lingerBytes)
 }
 
 // closeNow closes the socket. Safe from any goroutine, idempotent.
