@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/moatmq/moat/internal/signed"
+	"github.com/moatmq/moat/internal/smallfile"
 	"github.com/moatmq/moat/pkg/mqttsig"
 )
 
@@ -130,7 +131,7 @@ func spkiKeyID(pub crypto.PublicKey) (string, error) { return signed.SPKIKeyID(p
 // key signs under certificate_keys), or derives it from a private key file
 // (which must then be private: mode 0600).
 func readPublicKey(path string) (crypto.PublicKey, error) {
-	data, err := readSmallFile(path, 64<<10)
+	data, err := smallfile.Read(path, 64<<10)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/moatmq/moat/internal/loadgen"
 	"github.com/moatmq/moat/internal/packet"
+	"github.com/moatmq/moat/internal/smallfile"
 	"github.com/moatmq/moat/pkg/mqttsig"
 )
 
@@ -87,7 +88,7 @@ func (c *clientFlags) tlsConfig() (*tls.Config, error) {
 
 // readPasswordLine returns the first line of a password file.
 func readPasswordLine(path string) ([]byte, error) {
-	data, err := readSmallFile(path, 4096)
+	data, err := smallfile.Read(path, 4096)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/moatmq/moat/internal/packet"
 	"github.com/moatmq/moat/internal/signed"
+	"github.com/moatmq/moat/internal/smallfile"
 	"github.com/moatmq/moat/pkg/mqttsig"
 )
 
@@ -171,7 +171,7 @@ func loadKeysOrEntries(keysFile string, entries []string) (*mqttsig.Keys, error)
 	var b strings.Builder
 	b.WriteString(`{"keys": [`)
 	for i, path := range entries {
-		data, err := readSmallFile(path, signed.MaxKeyFileSize)
+		data, err := smallfile.Read(path, signed.MaxKeyFileSize)
 		if err != nil {
 			return nil, err
 		}
@@ -186,22 +186,6 @@ func loadKeysOrEntries(keysFile string, entries []string) (*mqttsig.Keys, error)
 		return nil, fmt.Errorf("--trust-key %s: %w", strings.Join(entries, ", "), err)
 	}
 	return k, nil
-}
-
-func readSmallFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // subscribe subscribes to filters and checks the SUBACK.

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/moatmq/moat/internal/auth/password"
 	"github.com/moatmq/moat/internal/certs"
+	"github.com/moatmq/moat/internal/smallfile"
 )
 
 // Floors of the password hash checks.
@@ -213,7 +213,7 @@ func (c *checker) pemFile(path, file string) ([]byte, bool) {
 	if file == "" {
 		return nil, false
 	}
-	data, err := readBounded(file, maxPEMFile)
+	data, err := smallfile.Read(file, maxPEMFile)
 	if err != nil {
 		return nil, false
 	}
@@ -265,21 +265,4 @@ func CertWarningID(w certs.Warning) string {
 		return IDCertWeakSig
 	}
 	return IDCertOther
-}
-
-// readBounded reads at most limit bytes of file.
-func readBounded(file string, limit int64) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", file, limit)
-	}
-	return data, nil
 }
