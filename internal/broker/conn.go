@@ -105,7 +105,8 @@ type conn struct {
 	outQoS0B  int // their payload and topic bytes
 	outCtl    int // control packets (acks, SUBACK, PINGRESP, ...) queued
 	outClosed bool
-	signal    chan struct{} // capacity 1: the queue is not empty
+	spare     []outItem     // the last batch's array, for the next queue
+	wstate    writerState   // whether a writer goroutine runs
 	drained   chan struct{} // capacity 1: the writer took a batch
 
 	// Acknowledgements held until the store is durable (durable.go); read
@@ -118,10 +119,10 @@ type conn struct {
 	wbuf     []byte
 	aliasOut map[string]uint16
 
-	writing    atomic.Bool // the writer goroutine runs
+	writing    atomic.Bool // CONNECT is done: queued items are written
 	closeOnce  sync.Once
 	closed     atomic.Bool
-	writerDone chan struct{}
+	writerDone chan struct{} // closed once nothing more will be written
 	done       chan struct{} // closed when the reader has finished cleanup
 }
 
@@ -133,7 +134,6 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 		b:          b,
 		nc:         nc,
 		info:       info,
-		signal:     make(chan struct{}, 1),
 		drained:    make(chan struct{}, 1),
 		writerDone: make(chan struct{}),
 		done:       make(chan struct{}),
@@ -166,8 +166,7 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 		c.closeNow()
 		return
 	}
-	c.writing.Store(true)
-	go c.writeLoop()
+	c.startWriting()
 	err := c.safeReadLoop()
 	c.finish(err)
 }
@@ -395,14 +394,17 @@ func (c *conn) closeNow() {
 }
 
 // stopWriter lets the writer flush what is queued (bounded by the write
-// timeout) and waits for it to exit.
+// timeout) and waits until nothing more will be written.
 func (c *conn) stopWriter() {
 	c.outMu.Lock()
-	if !c.outClosed {
-		c.outClosed = true
-		select {
-		case c.signal <- struct{}{}:
-		default:
+	c.outClosed = true
+	if c.wstate == writerIdle { // a running writer sees outClosed when it is done
+		if len(c.out) > 0 && c.writing.Load() {
+			c.wstate = writerRunning
+			go c.writeLoop()
+		} else {
+			c.wstate = writerStopped
+			close(c.writerDone)
 		}
 	}
 	c.outMu.Unlock()
@@ -433,11 +435,11 @@ func (c *conn) enqueue(it outItem) {
 		c.outCtl++
 	}
 	c.out = append(c.out, it)
-	c.outMu.Unlock()
-	select {
-	case c.signal <- struct{}{}:
-	default:
+	if c.wstate == writerIdle && c.writing.Load() {
+		c.wstate = writerRunning
+		go c.writeLoop()
 	}
+	c.outMu.Unlock()
 }
 
 func (c *conn) sendPublish(d session.Delivery) {

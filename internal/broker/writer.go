@@ -13,24 +13,53 @@ const (
 	keepBufferCap  = 64 << 10 // larger buffers are released when idle
 )
 
+// writerState tells whether a connection has a writer goroutine. An idle
+// connection has none: its reader is its only goroutine, which halves the
+// goroutine stacks that idle connections hold (docs/performance.md). The
+// first item queued starts one; it ends once the queue is empty.
+type writerState uint8
+
+const (
+	writerIdle    writerState = iota // no writer; the next item queued starts one
+	writerRunning                    // a writer runs and will see new items
+	writerStopped                    // writing is over: writerDone is closed
+)
+
+// startWriting ends the CONNECT exchange's direct writes: from now on
+// queued items are written by a writer goroutine, started for what is
+// already queued (CONNACK and a resumed session's window).
+func (c *conn) startWriting() {
+	c.outMu.Lock()
+	c.writing.Store(true)
+	if c.wstate == writerIdle && len(c.out) > 0 {
+		c.wstate = writerRunning
+		go c.writeLoop()
+	}
+	c.outMu.Unlock()
+}
+
 // writeLoop encodes queued items and writes them in as few syscalls as the
 // queue allows: it drains the whole queue into one buffer and flushes when
-// the queue is empty (or the buffer is large).
+// the queue is empty (or the buffer is large). It returns once the queue is
+// empty; after stopWriter, it closes writerDone as it returns.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	var batch []outItem
 	for {
 		c.outMu.Lock()
-		for len(c.out) == 0 {
+		if len(c.out) == 0 {
+			if cap(c.wbuf) > keepBufferCap {
+				c.wbuf = nil
+			}
 			if c.outClosed {
-				c.outMu.Unlock()
-				return
+				c.wstate = writerStopped
+				close(c.writerDone)
+			} else {
+				c.wstate = writerIdle
 			}
 			c.outMu.Unlock()
-			<-c.signal
-			c.outMu.Lock()
+			return
 		}
-		batch, c.out = c.out, batch[:0]
+		batch := c.out
+		c.out, c.spare = c.spare[:0], nil
 		c.outQoS0, c.outQoS0B, c.outCtl = 0, 0, 0
 		c.outMu.Unlock()
 		c.batchNow = time.Now()
@@ -55,11 +84,8 @@ func (c *conn) writeLoop() {
 			c.abandon()
 			return
 		}
-		if cap(c.wbuf) > keepBufferCap {
-			c.wbuf = nil
-		}
-		if cap(batch) > 1024 {
-			batch = nil
+		if cap(batch) <= 1024 {
+			c.spare = batch[:0] // the next batch's queue
 		}
 	}
 }
@@ -71,6 +97,8 @@ func (c *conn) abandon() {
 	c.outMu.Lock()
 	c.outClosed = true
 	c.out = nil
+	c.wstate = writerStopped
+	close(c.writerDone)
 	c.outMu.Unlock()
 }
 
