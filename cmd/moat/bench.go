@@ -110,6 +110,7 @@ func newBenchFlags(o *benchFlags) *flag.FlagSet {
 	fl.DurationVar(&c.SessionExpiry, "session-expiry", 0, "persistent sessions with this expiry (MQTT 3.1.1: clean session off), so that a durable broker stores what it queues")
 	fl.IntVar(&c.PayloadSize, "size", loadgen.MinPayload, fmt.Sprintf("payload size in bytes, at least %d", loadgen.MinPayload))
 	fl.DurationVar(&c.Duration, "duration", 0, "publishing time, warm storm (connrate) or holding time (idle) (default 10s; idle 2s)")
+	fl.DurationVar(&c.Settle, "settle", 0, "idle: leave the broker alone this long before each memory reading, so that it is measured at rest (not counted in the rates)")
 	fl.IntVar(&c.Messages, "messages", 0, "messages per publisher instead of --duration")
 	fl.Float64Var(&c.Rate, "rate", 0, "total publish rate, msgs/s (default: as fast as the window allows)")
 	fl.IntVar(&c.Window, "window", 0, "messages a publisher may run ahead of its deliveries (default: automatic; -1: none)")

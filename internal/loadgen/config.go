@@ -140,6 +140,13 @@ type Config struct {
 	// a run starts afresh), MQTT 3.1.1 clients connect with clean session
 	// off. A durable broker then stores every QoS 1/2 message it queues.
 	SessionExpiry time.Duration
+	// Settle, for idle, is how long the broker is left alone before each
+	// memory reading (after the warm-up logins, after the first half of
+	// the connections, and at least as the holding time), so that a broker
+	// that returns the memory of a burst once it is quiet is measured at
+	// rest. The pause is not counted in the connection rate or the CPU
+	// per connection. Default 0: read at once.
+	Settle time.Duration
 	// Concurrency is the number of connections opened at a time while
 	// setting up. Default 64.
 	Concurrency int

@@ -86,6 +86,22 @@ func (r *connRun) startPhase(name string) *phase {
 	return ph
 }
 
+// pause waits d without counting it in the phase: neither its time nor the
+// broker's CPU time during it.
+func (ph *phase) pause(d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	began := nanotime()
+	before, berr := readProc(ph.pid)
+	time.Sleep(d)
+	after, aerr := readProc(ph.pid)
+	ph.start += nanotime() - began
+	if berr == nil && aerr == nil {
+		ph.cpu.CPU += after.CPU - before.CPU
+	}
+}
+
 // end closes the phase: n connections completed.
 func (r *connRun) endPhase(ph *phase, n int64) ConnPhase {
 	secs := time.Duration(nanotime() - ph.start).Seconds()
@@ -126,7 +142,9 @@ func (r *connRun) report(cs *ConnStats, broker *BrokerStats, werr error) *Report
 // connection. Each user logs in once before the measurement, so that a
 // broker that caches logins is measured warm, and the connections open in
 // two halves, so that the growth of the second half alone is reported too
-// (a garbage-collected broker may first reuse memory it holds).
+// (a garbage-collected broker may first reuse memory it holds). With
+// Settle, the broker is left alone before each reading, so that a broker
+// that returns the memory of a burst when it is quiet is measured at rest.
 func runIdle(ctx context.Context, cfg *Config) (*Report, error) {
 	r := newConnRun(cfg)
 	err := forEach(ctx, min(cfg.Users, cfg.Clients), cfg.Concurrency, func(u int) error {
@@ -139,6 +157,9 @@ func runIdle(ctx context.Context, cfg *Config) (*Report, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Settle > 0 {
+		time.Sleep(cfg.Settle)
 	}
 	conns := make([]*conn, cfg.Clients)
 	defer func() {
@@ -166,6 +187,7 @@ func runIdle(ctx context.Context, cfg *Config) (*Report, error) {
 	var mid procSample
 	var heldMid int64
 	if err == nil && cfg.BrokerPID > 0 {
+		ph.pause(cfg.Settle)
 		mid, _ = readProc(cfg.BrokerPID)
 		heldMid = held.Load()
 	}
@@ -189,7 +211,7 @@ func runIdle(ctx context.Context, cfg *Config) (*Report, error) {
 	go keeper(open, cfg.KeepAlive, stop)
 	select {
 	case <-ctx.Done():
-	case <-time.After(cfg.Duration):
+	case <-time.After(max(cfg.Duration, cfg.Settle)):
 	}
 	close(stop)
 	broker, host, werr := watch.finish()

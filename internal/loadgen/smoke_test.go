@@ -210,6 +210,25 @@ func TestSmokeEveryScenario(t *testing.T) {
 			t.Errorf("connections %+v, failures %q", c, rep.Failures)
 		}
 	})
+	t.Run("idle with settle", func(t *testing.T) {
+		const settle = 400 * time.Millisecond
+		began := time.Now()
+		rep := b.run(t, loadgen.Config{Scenario: loadgen.Idle, Clients: 20, Duration: 100 * time.Millisecond,
+			Settle: settle, BrokerPID: pid})
+		took := time.Since(began)
+		c := rep.Connections
+		if c.Held != 20 || c.Alive != 20 || !rep.OK() {
+			t.Fatalf("connections %+v, failures %q", c, rep.Failures)
+		}
+		// Three pauses: before the first reading, between the halves, and
+		// the hold; the one between the halves is not counted in the rate.
+		if took < 3*settle {
+			t.Errorf("the run took %v, less than three pauses of %v", took, settle)
+		}
+		if c.Phases[0].Seconds >= settle.Seconds() {
+			t.Errorf("the connect phase counted the pause: %.3f s", c.Phases[0].Seconds)
+		}
+	})
 	t.Run("connrate", func(t *testing.T) {
 		rep := b.run(t, loadgen.Config{Scenario: loadgen.ConnRate, Clients: 2, Username: "cold%d", Users: 2,
 			Duration: 200 * time.Millisecond, SourceSpread: 16})

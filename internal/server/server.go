@@ -219,6 +219,8 @@ func (s *Server) Start() error {
 	if budget := s.memoryWatchBudget(); budget > 0 {
 		go s.broker.WatchMemory(ctx, budget, 250*time.Millisecond)
 	}
+	go s.settleMemory(ctx)
+	s.checkFDLimit()
 	for _, src := range s.tlsSources {
 		go src.Watch(ctx, tlsWatchInterval)
 	}

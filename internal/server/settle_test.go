@@ -1,0 +1,72 @@
+package server
+
+import (
+	"testing"
+	"time"
+)
+
+func TestSettler(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	const MiB = 1 << 20
+
+	t.Run("start-up garbage settles once quiet", func(t *testing.T) {
+		var st settler
+		steps := []struct {
+			total uint64
+			sec   int
+			want  bool
+		}{
+			{70 * MiB, 0, false},       // start-up: a burst, not quiet
+			{70*MiB + 1000, 1, false},  // quiet from here
+			{70*MiB + 2000, 2, false},  //
+			{70*MiB + 3000, 3, false},  // 2 s quiet
+			{70*MiB + 4000, 4, true},   // 3 s quiet: settle
+			{70*MiB + 5000, 5, false},  // nothing new to settle
+			{70*MiB + 6000, 20, false}, // still nothing
+		}
+		for i, s := range steps {
+			if got := st.observe(s.total, at(s.sec), time.Second); got != s.want {
+				t.Fatalf("step %d (t=%ds): settle %v, want %v", i, s.sec, got, s.want)
+			}
+		}
+	})
+
+	t.Run("steady traffic never settles", func(t *testing.T) {
+		var st settler
+		total := uint64(0)
+		for sec := range 600 {
+			total += 20 * MiB // 20 MiB/s of messages
+			if st.observe(total, at(sec), time.Second) {
+				t.Fatalf("settled under steady traffic at t=%ds", sec)
+			}
+		}
+	})
+
+	t.Run("a small burst does not settle", func(t *testing.T) {
+		var st settler
+		st.observe(1*MiB, at(0), time.Second)
+		for sec := 1; sec < 60; sec++ {
+			if st.observe(1*MiB+uint64(sec)*1000, at(sec), time.Second) {
+				t.Fatalf("settled after a 1 MiB burst at t=%ds", sec)
+			}
+		}
+	})
+
+	t.Run("bursts add up and traffic restarts the quiet clock", func(t *testing.T) {
+		var st settler
+		st.observe(1000, at(0), time.Second)
+		st.observe(20*MiB, at(1), time.Second) // burst 1
+		st.observe(20*MiB, at(2), time.Second) // quiet
+		st.observe(20*MiB, at(4), time.Second)
+		st.observe(40*MiB, at(5), time.Second) // burst 2: quiet clock restarts
+		for _, sec := range []int{6, 8} {      // quiet since t=6: not 3 s yet
+			if st.observe(40*MiB, at(sec), time.Second) {
+				t.Fatalf("t=%ds: settled before 3 s of quiet", sec)
+			}
+		}
+		if !st.observe(40*MiB, at(9), time.Second) {
+			t.Fatal("40 MiB of bursts and 3 s quiet did not settle")
+		}
+	})
+}
