@@ -32,11 +32,16 @@ func ReadFixedHeader(r io.ByteReader) (FixedHeader, error) {
 // DefaultMaxPacketSize is the packet size limit of a new Reader.
 const DefaultMaxPacketSize = 1 << 20
 
-// minReadBuffer is the size of a Reader's first buffer.
+// firstReadBuffer is the size of a Reader's first buffer: an idle
+// connection's, which holds it for as long as it stays idle. A read that
+// fills the buffer doubles the next one, up to the Reader's largest.
+const firstReadBuffer = 128
+
+// minReadBuffer is the least a Reader's buffer may grow to.
 const minReadBuffer = 512
 
 // Reader reads packets from a stream. It buffers small reads in a buffer
-// that it allocates on the first read, starting at 512 bytes and growing up
+// that it allocates on the first read, starting at 128 bytes and growing up
 // to the size given to NewReader only when reads fill it, so that idle
 // connections stay lean. Packet bodies are read into a fresh allocation per
 // packet, never into the shared buffer, so decoded packets may be kept.
@@ -96,7 +101,7 @@ func (r *Reader) fill() error {
 	}
 	switch {
 	case r.buf == nil:
-		r.buf = make([]byte, min(minReadBuffer, r.bufMax))
+		r.buf = make([]byte, firstReadBuffer)
 	case r.full && len(r.buf) < r.bufMax:
 		// The last read filled the buffer: the connection is busy.
 		r.buf = make([]byte, min(2*len(r.buf), r.bufMax))

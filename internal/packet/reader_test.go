@@ -192,8 +192,8 @@ func TestReaderLazyBuffer(t *testing.T) {
 	if _, err := r.ReadPacket(V311); err != nil {
 		t.Fatal(err)
 	}
-	if len(r.buf) != minReadBuffer {
-		t.Fatalf("first buffer %d bytes", len(r.buf))
+	if len(r.buf) != firstReadBuffer {
+		t.Fatalf("first buffer %d bytes, want %d", len(r.buf), firstReadBuffer)
 	}
 	for range 199 {
 		if _, err := r.ReadPacket(V311); err != nil {
