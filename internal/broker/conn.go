@@ -88,10 +88,10 @@ type conn struct {
 	will         *will
 	aliasIn      map[uint16]string
 	reauth       *reauthState
-	credTimer    *time.Timer    // ends the connection when the credential expires
-	pub          packet.Publish // decode target of inbound PUBLISH
-	normalClose  bool           // DISCONNECT received
-	pubMsgs      limits.Bucket  // publish rate of this connection
+	credTimer    *time.Timer     // ends the connection when the credential expires
+	pub          *packet.Publish // decode target of inbound PUBLISH
+	normalClose  bool            // DISCONNECT received
+	pubMsgs      limits.Bucket   // publish rate of this connection
 	pubBytes     limits.Bucket
 	idBucket     *limits.SharedBucket // publish rate of its identity
 	idKey        string
@@ -226,10 +226,13 @@ func (c *conn) readLoop() error {
 			}
 			// The hot path decodes into the connection's own struct; the
 			// fields alias body, which is fresh for every packet.
-			if err := packet.DecodePublish(h, body, c.version, &c.pub); err != nil {
+			if c.pub == nil {
+				c.pub = new(packet.Publish) // not before: most idle clients never publish
+			}
+			if err := packet.DecodePublish(h, body, c.version, c.pub); err != nil {
 				return err
 			}
-			err = c.handlePublish(&c.pub)
+			err = c.handlePublish(c.pub)
 		} else {
 			pk, derr := packet.Decode(h, body, c.version)
 			if derr != nil {
