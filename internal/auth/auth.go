@@ -101,6 +101,11 @@ type Result struct {
 	// token's exp); the broker ends the connection then unless the client
 	// re-authenticates. Zero: no end.
 	Expires time.Time
+	// Release, on Allow, is called once when the connection that the
+	// credential admitted ends; nil when there is nothing to do. An
+	// authenticator that caches verified credentials keeps one cached
+	// while a connection uses it.
+	Release func()
 }
 
 // Authenticator decides one authentication step.

@@ -89,6 +89,7 @@ type conn struct {
 	aliasIn      map[uint16]string
 	reauth       *reauthState
 	credTimer    *time.Timer     // ends the connection when the credential expires
+	credRelease  func()          // auth.Result.Release of the credential in use
 	pub          *packet.Publish // decode target of inbound PUBLISH
 	normalClose  bool            // DISCONNECT received
 	pubMsgs      limits.Bucket   // publish rate of this connection
@@ -150,6 +151,7 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 	b.metrics.ConnectionsCurrent.Add(1)
 	b.metrics.ConnectionsTotal.Add(1)
 	defer func() {
+		c.holdCredential(nil)
 		if c.admitted != nil {
 			b.admit.Closed(c.admitted)
 		}
@@ -169,6 +171,15 @@ func (b *Broker) Serve(nc net.Conn, info ConnInfo) {
 	c.startWriting()
 	err := c.safeReadLoop()
 	c.finish(err)
+}
+
+// holdCredential keeps release (auth.Result.Release) until the connection
+// ends or re-authenticates, and ends the use of the credential held before.
+func (c *conn) holdCredential(release func()) {
+	if c.credRelease != nil {
+		c.credRelease()
+	}
+	c.credRelease = release
 }
 
 // connectOnOwnStack runs the CONNECT exchange on a goroutine of its own

@@ -59,6 +59,7 @@ func (c *conn) connect() bool {
 	if err != nil {
 		return false
 	}
+	c.holdCredential(res.Release)
 	id := res.Identity
 	client.Identity = id
 	if !c.clientIDAllowed(cp.ClientID, id) {

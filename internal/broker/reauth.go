@@ -53,9 +53,13 @@ func (c *conn) reauthStep(p *packet.Auth) error {
 	case auth.Allow:
 		if res.Identity.Name != c.identityName() {
 			// A connection keeps the identity it was accepted with.
+			if res.Release != nil {
+				res.Release()
+			}
 			res.Reason, res.Detail = packet.NotAuthorized, "re-authenticated as another identity"
 			break
 		}
+		c.holdCredential(res.Release)
 		c.reauth = nil
 		c.expireAt(res.Expires)
 		c.adopt(res.Identity)

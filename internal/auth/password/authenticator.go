@@ -152,7 +152,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *auth.Request) (auth
 	// included, and then fail.
 	k := a.cacheKey(r.Username, r.Password, encoded)
 	if known && s.cache.hit(k, a.opts.now()) {
-		return a.allow(r.Username, u, "password cached"), nil
+		return a.allowCached(s, k, r.Username, u, "password cached"), nil
 	}
 	if err := ctx.Err(); err != nil {
 		return busy(err), nil
@@ -167,7 +167,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *auth.Request) (auth
 	// fleet costs one verification, not one per connection.
 	if known && s.cache.hit(k, a.opts.now()) {
 		<-a.slots
-		return a.allow(r.Username, u, "password cached"), nil
+		return a.allowCached(s, k, r.Username, u, "password cached"), nil
 	}
 	a.verifs.Add(1)
 	ok := a.check(h, r.Password)
@@ -183,7 +183,14 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *auth.Request) (auth
 	if h.scheme.Legacy() {
 		detail = "password verified against a legacy " + string(h.scheme) + " hash; rehash it with moat passwd"
 	}
-	return a.allow(r.Username, u, detail), nil
+	return a.allowCached(s, k, r.Username, u, detail), nil
+}
+
+// allowCached allows and keeps k cached while the connection lasts.
+func (a *Authenticator) allowCached(s *snapshot, k cacheKey, name string, u user, detail string) auth.Result {
+	res := a.allow(name, u, detail)
+	res.Release = s.cache.acquire(k, a.opts.now)
+	return res
 }
 
 func (a *Authenticator) allow(name string, u user, detail string) auth.Result {

@@ -158,6 +158,7 @@ func TestSuccessCache(t *testing.T) {
 		if got := a.Verifications(); got != wantVerifs {
 			t.Fatalf("%s: %d verifications so far, want %d", user, got, wantVerifs)
 		}
+		res.Release() // the connection ends at once
 	}
 	mustAllow("alice", "alice-pw", 1)
 	mustAllow("alice", "alice-pw", 1) // hit
@@ -194,6 +195,51 @@ func TestSuccessCache(t *testing.T) {
 	}
 	mustAllow("alice", "new-pw", 8)
 	mustAllow("alice", "new-pw", 8)
+}
+
+// TestCacheKeepsCredentialsInUse: a credential stays cached while a
+// connection it admitted is open, however long, and for the TTL after the
+// last such connection ended: a fleet connected for days that reconnects at
+// once is not verified again.
+func TestCacheKeepsCredentialsInUse(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
+	a, _ := newTestAuth(t, Options{CacheTTL: time.Minute, now: clock.now})
+	login := func(wantVerifs int64) auth.Result {
+		t.Helper()
+		res, err := a.Authenticate(t.Context(), req("alice", "alice-pw"))
+		if err != nil || res.Decision != auth.Allow || res.Release == nil {
+			t.Fatalf("%v, %v (%s), release %v; want allow with a release", res.Decision, err, res.Detail, res.Release != nil)
+		}
+		if got := a.Verifications(); got != wantVerifs {
+			t.Fatalf("%d verifications so far, want %d", got, wantVerifs)
+		}
+		return res
+	}
+	first := login(1)
+	clock.advance(24 * time.Hour) // connected for a day
+	second := login(1)            // in use: still cached
+	first.Release()
+	first.Release() // a second call changes nothing
+	clock.advance(2 * time.Minute)
+	third := login(1) // second still open
+	second.Release()
+	third.Release()
+	clock.advance(59 * time.Second)
+	login(1).Release() // within the TTL after the last one ended
+	clock.advance(time.Minute)
+	login(2) // the TTL ran out: verified again
+
+	// A wrong password is not helped by a credential in use.
+	if res, _ := a.Authenticate(t.Context(), req("alice", "alice-pw!")); res.Decision != auth.Deny {
+		t.Fatal("a wrong password was allowed while the right one is in use")
+	}
+	// A reload forgets credentials in use, as it forgets the rest.
+	held := login(3)
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	login(4)
+	held.Release()
 }
 
 func TestCacheKeyBindsStoredHash(t *testing.T) {

@@ -10,9 +10,12 @@ import (
 // hash for the user (a changed password) can never hit an old entry.
 type cacheKey [32]byte
 
-// successCache remembers recent successful verifications until they
-// expire. It holds at most size entries: when full, the oldest insertion
-// is evicted. mu guards everything below it; no other lock is taken while
+// successCache remembers successful verifications while connections use
+// them and for ttl after the last of them ended: a fleet that stayed
+// connected for days and reconnects at once after a network failure is
+// not verified again. It holds at most size entries that no connection
+// uses (when full, the oldest insertion is evicted) and one per open
+// connection. mu guards everything below it; no other lock is taken while
 // it is held.
 type successCache struct {
 	ttl  time.Duration
@@ -20,25 +23,52 @@ type successCache struct {
 
 	mu      sync.Mutex
 	expires map[cacheKey]time.Time
-	order   []cacheKey // ring of insertions; may name keys already gone
-	next    int        // slot of order to overwrite next, once it is full
+	inUse   map[cacheKey]int // connections admitted by the entry, still open
+	order   []cacheKey       // ring of insertions; may name keys already gone
+	next    int              // slot of order to overwrite next, once it is full
 }
 
 func newSuccessCache(ttl time.Duration, size int) *successCache {
 	if ttl <= 0 || size <= 0 {
 		return nil // disabled
 	}
-	return &successCache{ttl: ttl, size: size, expires: make(map[cacheKey]time.Time)}
+	return &successCache{ttl: ttl, size: size, expires: make(map[cacheKey]time.Time), inUse: make(map[cacheKey]int)}
 }
 
-// hit reports whether k was added less than ttl before now. A nil cache
-// never hits.
+// acquire marks k as used by one more connection; the returned func, for
+// auth.Result.Release, ends that use (once, however often it is called)
+// and starts k's ttl again. A nil cache returns nil.
+func (c *successCache) acquire(k cacheKey, now func() time.Time) func() {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	c.inUse[k]++
+	c.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			if c.inUse[k]--; c.inUse[k] <= 0 {
+				delete(c.inUse, k)
+			}
+			c.mu.Unlock()
+			c.add(k, now())
+		})
+	}
+}
+
+// hit reports whether k is in use by a connection or was added less than
+// ttl before now. A nil cache never hits.
 func (c *successCache) hit(k cacheKey, now time.Time) bool {
 	if c == nil {
 		return false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.inUse[k] > 0 {
+		return true
+	}
 	exp, ok := c.expires[k]
 	if !ok {
 		return false
