@@ -20,9 +20,9 @@ import (
 // settles; one that is idle settles once per burst.
 const (
 	settleBurst   = 32 << 20
-	settleQuiet   = 3 * time.Second
+	settleQuiet   = 2 * time.Second
 	settleTrickle = 1 << 20
-	settleTick    = time.Second
+	settleTick    = 500 * time.Millisecond
 )
 
 // settler decides when to settle from the cumulative bytes allocated,

@@ -19,10 +19,10 @@ func TestSettler(t *testing.T) {
 		}{
 			{70 * MiB, 0, false},       // start-up: a burst, not quiet
 			{70*MiB + 1000, 1, false},  // quiet from here
-			{70*MiB + 2000, 2, false},  //
-			{70*MiB + 3000, 3, false},  // 2 s quiet
-			{70*MiB + 4000, 4, true},   // 3 s quiet: settle
-			{70*MiB + 5000, 5, false},  // nothing new to settle
+			{70*MiB + 2000, 2, false},  // 1 s quiet
+			{70*MiB + 3000, 3, true},   // 2 s quiet: settle
+			{70*MiB + 4000, 4, false},  // nothing new to settle
+			{70*MiB + 5000, 5, false},  //
 			{70*MiB + 6000, 20, false}, // still nothing
 		}
 		for i, s := range steps {
@@ -58,15 +58,15 @@ func TestSettler(t *testing.T) {
 		st.observe(1000, at(0), time.Second)
 		st.observe(20*MiB, at(1), time.Second) // burst 1
 		st.observe(20*MiB, at(2), time.Second) // quiet
-		st.observe(20*MiB, at(4), time.Second)
+		st.observe(20*MiB, at(4), time.Second) // 2 s quiet, but 20 MiB is no burst
 		st.observe(40*MiB, at(5), time.Second) // burst 2: quiet clock restarts
-		for _, sec := range []int{6, 8} {      // quiet since t=6: not 3 s yet
+		for _, sec := range []int{6, 7} {      // quiet since t=6: not 2 s yet
 			if st.observe(40*MiB, at(sec), time.Second) {
-				t.Fatalf("t=%ds: settled before 3 s of quiet", sec)
+				t.Fatalf("t=%ds: settled before 2 s of quiet", sec)
 			}
 		}
-		if !st.observe(40*MiB, at(9), time.Second) {
-			t.Fatal("40 MiB of bursts and 3 s quiet did not settle")
+		if !st.observe(40*MiB, at(8), time.Second) {
+			t.Fatal("40 MiB of bursts and 2 s quiet did not settle")
 		}
 	})
 }
