@@ -17,7 +17,10 @@ import (
 // bytes allocated and then settleQuiet without more than settleTrickle
 // allocated per second, the broker runs one collection and hands the free
 // memory back (debug.FreeOSMemory). A broker under steady traffic never
-// settles; one that is idle settles once per burst.
+// settles; one that is idle settles once per burst. A burst must also be
+// half the live heap at least: a collection costs in proportion to the
+// live heap, and a large broker hit by small waves of connections would
+// otherwise collect far more often than Go would.
 const (
 	settleBurst   = 32 << 20
 	settleQuiet   = 2 * time.Second
@@ -33,9 +36,9 @@ type settler struct {
 	quietAt time.Time // start of the current quiet stretch; zero when busy
 }
 
-// observe takes a sample (the cumulative bytes allocated, at now) and
-// tells whether to settle now.
-func (st *settler) observe(allocated uint64, now time.Time, tick time.Duration) bool {
+// observe takes a sample (the cumulative bytes allocated and the live heap
+// after the last collection, at now) and tells whether to settle now.
+func (st *settler) observe(allocated, live uint64, now time.Time, tick time.Duration) bool {
 	delta := allocated - st.last
 	if st.last == 0 || allocated < st.last {
 		delta = allocated // the first sample counts what start-up allocated
@@ -50,7 +53,7 @@ func (st *settler) observe(allocated uint64, now time.Time, tick time.Duration) 
 		st.quietAt = now
 		return false
 	}
-	if st.burst < settleBurst || now.Sub(st.quietAt) < settleQuiet {
+	if st.burst < max(settleBurst, live/2) || now.Sub(st.quietAt) < settleQuiet {
 		return false
 	}
 	st.burst = 0
@@ -61,7 +64,7 @@ func (st *settler) observe(allocated uint64, now time.Time, tick time.Duration) 
 // settleMemory samples the bytes allocated every settleTick until ctx ends
 // and settles when the settler says so.
 func (s *Server) settleMemory(ctx context.Context) {
-	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	var st settler
 	t := time.NewTicker(settleTick)
 	defer t.Stop()
@@ -71,10 +74,10 @@ func (s *Server) settleMemory(ctx context.Context) {
 			return
 		case now := <-t.C:
 			metrics.Read(sample)
-			if sample[0].Value.Kind() != metrics.KindUint64 {
+			if sample[0].Value.Kind() != metrics.KindUint64 || sample[1].Value.Kind() != metrics.KindUint64 {
 				return // not supported by this runtime
 			}
-			if st.observe(sample[0].Value.Uint64(), now, settleTick) {
+			if st.observe(sample[0].Value.Uint64(), sample[1].Value.Uint64(), now, settleTick) {
 				began := time.Now()
 				debug.FreeOSMemory()
 				s.log.Debug("memory settled after a burst", "took", time.Since(began))
