@@ -412,14 +412,10 @@ func (c *conn) closeNow() {
 func (c *conn) stopWriter() {
 	c.outMu.Lock()
 	c.outClosed = true
-	if c.wstate == writerIdle { // a running writer sees outClosed when it is done
-		if len(c.out) > 0 && c.writing.Load() {
-			c.wstate = writerRunning
-			go c.writeLoop()
-		} else {
-			c.wstate = writerStopped
-			close(c.writerDone)
-		}
+	// A running writer sees outClosed once the queue is empty.
+	if !c.wakeWriterLocked() && c.wstate == writerIdle {
+		c.wstate = writerStopped
+		close(c.writerDone)
 	}
 	c.outMu.Unlock()
 	<-c.writerDone
@@ -449,10 +445,7 @@ func (c *conn) enqueue(it outItem) {
 		c.outCtl++
 	}
 	c.out = append(c.out, it)
-	if c.wstate == writerIdle && c.writing.Load() {
-		c.wstate = writerRunning
-		go c.writeLoop()
-	}
+	c.wakeWriterLocked()
 	c.outMu.Unlock()
 }
 

@@ -31,11 +31,19 @@ const (
 func (c *conn) startWriting() {
 	c.outMu.Lock()
 	c.writing.Store(true)
-	if c.wstate == writerIdle && len(c.out) > 0 {
+	c.wakeWriterLocked()
+	c.outMu.Unlock()
+}
+
+// wakeWriterLocked starts a writer for what is queued, unless one runs,
+// writing is over, or CONNECT is not done yet. It tells whether a writer
+// runs now. outMu must be held.
+func (c *conn) wakeWriterLocked() bool {
+	if c.wstate == writerIdle && len(c.out) > 0 && c.writing.Load() {
 		c.wstate = writerRunning
 		go c.writeLoop()
 	}
-	c.outMu.Unlock()
+	return c.wstate == writerRunning
 }
 
 // writeLoop encodes queued items and writes them in as few syscalls as the

@@ -39,10 +39,7 @@ type settler struct {
 // observe takes a sample (the cumulative bytes allocated and the live heap
 // after the last collection, at now) and tells whether to settle now.
 func (st *settler) observe(allocated, live uint64, now time.Time, tick time.Duration) bool {
-	delta := allocated - st.last
-	if st.last == 0 || allocated < st.last {
-		delta = allocated // the first sample counts what start-up allocated
-	}
+	delta := allocated - st.last // the first sample counts what start-up allocated
 	st.last = allocated
 	st.burst += delta
 	if float64(delta) > float64(settleTrickle)*tick.Seconds() {
