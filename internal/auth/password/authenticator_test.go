@@ -517,3 +517,31 @@ func TestAuthenticateHerdSharesVerification(t *testing.T) {
 		t.Fatalf("%d verifications for %d concurrent logins of one user, want at most %d (the slots)", got, n, most)
 	}
 }
+
+// TestCacheInUseBounded: the entries held for open connections go away
+// with their connections, and releasing one twice cannot take another's.
+func TestCacheInUseBounded(t *testing.T) {
+	c := newSuccessCache(time.Minute, 10)
+	now := func() time.Time { return time.Unix(1_700_000_000, 0) }
+	var releases []func()
+	for i := range 100 {
+		releases = append(releases, c.acquire(cacheKey{byte(i)}, now), c.acquire(cacheKey{byte(i)}, now))
+	}
+	if n := len(c.inUse); n != 100 {
+		t.Fatalf("%d keys in use, want 100", n)
+	}
+	releases[0]()
+	releases[0]() // once only: the other connection of key 0 still holds it
+	if c.inUse[cacheKey{0}] != 1 {
+		t.Fatalf("key 0 held by %d connections after one release twice, want 1", c.inUse[cacheKey{0}])
+	}
+	for _, r := range releases {
+		r()
+	}
+	if n := len(c.inUse); n != 0 {
+		t.Fatalf("%d keys still in use after every connection ended", n)
+	}
+	if n := c.len(); n > 10 {
+		t.Fatalf("%d entries after release, more than the cache's size 10", n)
+	}
+}
